@@ -1,0 +1,3 @@
+"""course-sections-importer: spreadsheets of course sections into Nexudus, exactly once."""
+
+__version__ = "0.1.0"

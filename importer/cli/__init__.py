@@ -1,0 +1,84 @@
+"""The `sections` command line: a thin layer over the library.
+
+Each command lives in its own module here, parses its options, calls one library function
+and maps the result to an exit code (importer.codes.ExitCode). Errors become one line on
+stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from importer import __version__
+from importer.codes import ExitCode
+from importer.errors import (
+    AuthError,
+    ConfigError,
+    ImporterError,
+    InputError,
+    LockedError,
+)
+
+#: Which exit code each "cannot continue" exception maps to; the default is CONFIG.
+EXCEPTION_EXIT_CODES: dict[type[ImporterError], ExitCode] = {
+    InputError: ExitCode.INVALID_INPUT,
+    ConfigError: ExitCode.CONFIG,
+    LockedError: ExitCode.CONFIG,
+    AuthError: ExitCode.CONFIG,
+}
+
+
+def exit_code_for(error: ImporterError) -> ExitCode:
+    for kind, code in EXCEPTION_EXIT_CODES.items():
+        if isinstance(error, kind):
+            return code
+    return ExitCode.CONFIG
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="sections")
+def cli() -> None:
+    """Validate course-section spreadsheets and import them into Nexudus, exactly once.
+
+    Exit codes: 0 all valid rows are on the server; 1 some rows failed at the API;
+    2 input invalid, nothing sent; 3 configuration, authentication or lock problem;
+    4 stopped early, run the same command again to continue.
+    """
+
+
+def _register_commands() -> None:
+    # Imported here so that each command module stays independent of the others.
+    from importer.cli import commands
+
+    for command in commands.ALL:
+        cli.add_command(command)
+
+
+def fail(message: str, code: ExitCode) -> None:
+    """Print one line to stderr and exit with `code`."""
+    click.echo(f"sections: {message}", err=True)
+    sys.exit(int(code))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the group, turn every failure into one line."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    _register_commands()
+    try:
+        code = cli.main(args=argv, prog_name="sections", standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("aborted", ExitCode.RESUMABLE)
+    except click.UsageError as error:
+        hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+        fail(f"{error.format_message()}{hint}", ExitCode.CONFIG)
+    except click.ClickException as error:
+        fail(error.format_message(), ExitCode.CONFIG)
+    except ImporterError as error:
+        fail(str(error), exit_code_for(error))
+    except KeyboardInterrupt:
+        fail("interrupted", ExitCode.RESUMABLE)
+    sys.exit(int(code or 0))

@@ -1,0 +1,99 @@
+"""Stable codes: validation rules, row statuses and exit codes.
+
+This module is the only place these lists are written. Tests, reports, docs and the CLI
+refer to the members here; the string values are a public contract (they appear in JSON
+output and reports) and never change once released.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Rule(StrEnum):
+    """Rule codes carried by every finding (snake_case, stable)."""
+
+    # --- errors: the row (or the file) cannot be imported as it is ---
+    UNREADABLE_FILE = "unreadable_file"
+    MISSING_COLUMN = "missing_column"
+    DUPLICATE_COLUMN = "duplicate_column"
+    REQUIRED = "required"
+    NOT_AN_INTEGER = "not_an_integer"
+    NOT_A_BOOLEAN = "not_a_boolean"
+    OUT_OF_RANGE = "out_of_range"
+    INVALID_UNLOCK_TYPE = "invalid_unlock_type"
+    TIMED_NEEDS_DAYS = "timed_needs_days"
+    DISPLAY_ORDER_DUPLICATE = "display_order_duplicate"
+    INVALID_THUMBNAIL_URL = "invalid_thumbnail_url"
+    THUMBNAIL_CONFLICT = "thumbnail_conflict"
+    FORMULA_WITHOUT_VALUE = "formula_without_value"
+    THUMBNAIL_UNREACHABLE = "thumbnail_unreachable"
+    THUMBNAIL_NOT_IMAGE = "thumbnail_not_image"
+    THUMBNAIL_TOO_LARGE = "thumbnail_too_large"
+    # --- warnings: importable, but probably not what the person meant ---
+    UNKNOWN_COLUMN = "unknown_column"
+    DAYS_IGNORED = "days_ignored"
+    SEQUENTIAL_FIRST = "sequential_first"
+    DUPLICATE_TITLE = "duplicate_title"
+    TIMED_ZERO_DAYS = "timed_zero_days"
+
+
+WARNING_RULES: frozenset[Rule] = frozenset(
+    {
+        Rule.UNKNOWN_COLUMN,
+        Rule.DAYS_IGNORED,
+        Rule.SEQUENTIAL_FIRST,
+        Rule.DUPLICATE_TITLE,
+        Rule.TIMED_ZERO_DAYS,
+    }
+)
+
+
+def severity_of(rule: Rule) -> Severity:
+    """Every rule has exactly one severity; warnings are the listed few."""
+    return Severity.WARNING if rule in WARNING_RULES else Severity.ERROR
+
+
+class RowStatus(StrEnum):
+    """What happened (or will happen) to one input row. Used by plan, ledger and reports."""
+
+    CREATE = "create"  # plan only: will be posted
+    CREATED = "created"  # posted by this tool, Id known
+    EXISTS = "exists"  # already on the server with the same title at the same order
+    MOVED = "moved"  # same title already in the course at another DisplayOrder
+    CONFLICT = "conflict"  # DisplayOrder taken on the server by another title
+    DUPLICATE_EXISTS = "duplicate_exists"  # two or more server sections match the row
+    COURSE_NOT_FOUND = "course_not_found"
+    CHANGED_SINCE_IMPORT = "changed_since_import"  # imported before, spreadsheet edited since
+    INVALID = "invalid"  # failed validation, never sent
+    FAILED = "failed"  # rejected by the API (400 / WasSuccessful false)
+    AMBIGUOUS = "ambiguous"  # sent, outcome unknown, not yet reconciled
+    PENDING = "pending"  # not sent yet (run stopped early): rerun to continue
+
+
+#: Statuses that mean "this valid row is on the server".
+DONE_STATUSES: frozenset[RowStatus] = frozenset({RowStatus.CREATED, RowStatus.EXISTS})
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of every `sections` command (documented in the README)."""
+
+    OK = 0  # every valid row is on the server (created now or already there)
+    ROWS_FAILED = 1  # some rows failed at the API (or need attention: conflict, moved...)
+    INVALID_INPUT = 2  # input invalid or unreadable, nothing sent
+    CONFIG = 3  # configuration, authentication, permission or lock problem
+    RESUMABLE = 4  # stopped early; run the same command again to continue
+
+
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "every valid row is on the server (created now or already there)",
+    ExitCode.ROWS_FAILED: "some rows failed at the API or need a decision (see errors.csv)",
+    ExitCode.INVALID_INPUT: "the input is invalid or unreadable; nothing was sent",
+    ExitCode.CONFIG: "configuration, authentication, permission or lock problem",
+    ExitCode.RESUMABLE: "stopped early but resumable: run the same command again to continue",
+}
