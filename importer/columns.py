@@ -126,6 +126,10 @@ BY_FIELD: dict[str, Column] = {column.field: column for column in COLUMNS}
 FIELDS: tuple[str, ...] = tuple(column.field for column in COLUMNS)
 REQUIRED_FIELDS: tuple[str, ...] = tuple(c.field for c in COLUMNS if c.required)
 
+#: Columns that results.xlsx / errors.csv add to a person's sheet. They are ignored (no
+#: unknown_column warning) when such a file is fixed and imported again.
+REPORT_COLUMNS: tuple[str, ...] = ("Error", "Status", "Section Id")
+
 _SEPARATORS = re.compile(r"[\s_\-]+")
 
 

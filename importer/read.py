@@ -32,6 +32,8 @@ class Sheet:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def read_sheet(path: str | Path, *, sheet: str | None = None, delimiter: str | None = None) -> Sheet:
+def read_sheet(
+    path: str | Path, *, sheet: str | None = None, delimiter: str | None = None
+) -> Sheet:
     """Read `path` (CSV or XLSX). Raises InputError with one clear line if it cannot be read."""
     raise NotImplementedError

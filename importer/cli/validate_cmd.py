@@ -9,8 +9,3 @@ import click
 def validate() -> None:
     """Not implemented yet."""
     raise click.ClickException("not implemented yet")
-
-@click.command(name="template")
-def template() -> None:
-    """Not implemented yet."""
-    raise click.ClickException("not implemented yet")
