@@ -79,6 +79,19 @@ class RowStatus(StrEnum):
 #: Statuses that mean "this valid row is on the server".
 DONE_STATUSES: frozenset[RowStatus] = frozenset({RowStatus.CREATED, RowStatus.EXISTS})
 
+#: Statuses that need the person to fix the row (or decide): errors.csv lists exactly these.
+NEEDS_FIX_STATUSES: frozenset[RowStatus] = frozenset(
+    {
+        RowStatus.FAILED,
+        RowStatus.INVALID,
+        RowStatus.CONFLICT,
+        RowStatus.MOVED,
+        RowStatus.DUPLICATE_EXISTS,
+        RowStatus.COURSE_NOT_FOUND,
+        RowStatus.CHANGED_SINCE_IMPORT,
+    }
+)
+
 
 class ExitCode(IntEnum):
     """Process exit codes of every `sections` command (documented in the README)."""

@@ -1,16 +1,240 @@
-"""`sections` subcommands (stub: to be implemented)."""
+"""`sections plan FILE` and `sections import FILE`: thin wrappers around `job.run_job`.
+
+Both commands share one set of options (`job_options`), build a `JobSettings`, run the job
+with a progress display and Ctrl-C handling, print a per-course and per-status summary and
+the report folder, and exit with the job's exit code.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
 import click
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from importer.cli.progress import ProgressDisplay
+from importer.client import Credentials, install_redaction
+from importer.codes import EXIT_CODE_MEANINGS, RowStatus
+from importer.job import DEFAULT_API_URL, JobResult, JobSettings, run_job
+
+#: Demo account used with --sandbox (the sandbox seeds it; printing it is intended).
+SANDBOX_USER = ("creator@example.com", "creator")
+SANDBOX_DB = "sandbox.sqlite3"
+_D = JobSettings(input=Path())  # the defaults, read from the dataclass (one source of truth)
+
+
+def job_options(*, dry_run_flag: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options `plan` and `import` share (one place); `--dry-run` only for import."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.argument("file", type=click.Path(path_type=Path, dir_okay=False)),
+            click.option("--api-url", envvar="NEXUDUS_API_URL", default=DEFAULT_API_URL,
+                         show_default=True, help="Nexudus API root (env NEXUDUS_API_URL). "
+                         "Credentials come only from NEXUDUS_TOKEN or NEXUDUS_USERNAME + "
+                         "NEXUDUS_PASSWORD (+ NEXUDUS_TOTP)."),
+            click.option("--sandbox", is_flag=True, help="Use a built-in sandbox started for "
+                         "this run (database in the state folder, demo credentials): try the "
+                         "tool with no setup."),
+            click.option("--skip-invalid", is_flag=True, help="Import the valid rows even "
+                         "when some rows are invalid (those are reported 'invalid')."),
+            click.option("--sheet", default=None, help="XLSX sheet to read (default: first)."),
+            click.option("--delimiter", default=None, help="CSV delimiter (default: detected)."),
+            click.option("--writes-per-minute", type=click.FloatRange(min=0, min_open=True),
+                         default=_D.writes_per_minute, show_default=True,
+                         help="POSTs per minute at most (the API allows 60)."),
+            click.option("--requests-per-minute", type=click.FloatRange(min=0, min_open=True),
+                         default=_D.requests_per_minute, show_default=True,
+                         help="Requests of any kind per minute at most (the API allows 120)."),
+            click.option("--min-interval", type=click.FloatRange(min=0),
+                         default=_D.min_interval, show_default=True,
+                         help="Seconds between any two requests (the API needs 0.1; lower "
+                         "only against a sandbox)."),
+            click.option("--max-writes", type=click.IntRange(min=0), default=_D.max_writes,
+                         show_default=True, help="POSTs allowed in this run; when spent the "
+                         "run stops (exit 4) and the same command continues it."),
+            click.option("--concurrency", type=click.IntRange(min=1, max=16),
+                         default=_D.concurrency, show_default=True,
+                         help="Worker threads sending rows (pacing is shared by all)."),
+            click.option("--max-retry-after", type=click.FloatRange(min=0),
+                         default=_D.max_retry_after, show_default=True,
+                         help="Longest Retry-After (seconds) to wait for; a longer one stops "
+                         "the run (exit 4)."),
+            click.option("--reconcile-grace", type=click.FloatRange(min=0),
+                         default=_D.reconcile_grace, show_default=True,
+                         help="Seconds after an unanswered POST before the section's absence "
+                         "on the server is trusted and the row is sent again."),
+            click.option("--breaker", type=click.IntRange(min=0), default=_D.breaker,
+                         show_default=True, help="Stop (exit 4) after this many server or "
+                         "network failures in a row; 0 never stops."),
+            click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+                         default=None, help="Folder for the ledger and lock (default: "
+                         ".sections-state/ beside FILE)."),
+            click.option("--report-dir", type=click.Path(path_type=Path, file_okay=False),
+                         default=None, help="Folder for run reports (default: reports/ "
+                         "beside FILE)."),
+            click.option("--quiet", "-q", is_flag=True, help="Print only the final summary."),
+            click.option("--log-file", type=click.Path(path_type=Path, dir_okay=False),
+                         default=None, help="Also write a detailed log here (never secrets)."),
+        ]
+        if dry_run_flag:
+            options.insert(3, click.option("--dry-run", is_flag=True, help="Plan only: read "
+                                           "the server, write the plan, send nothing."))
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 @click.command(name="plan")
-def plan() -> None:
-    """Not implemented yet."""
-    raise click.ClickException("not implemented yet")
+@job_options(dry_run_flag=False)
+def plan(**options: Any) -> None:
+    """Show what `sections import FILE` would do, reading the server but sending nothing.
+
+    Every row is classified: create, exists, moved, conflict, duplicate_exists,
+    course_not_found, changed_since_import or invalid; plan.csv goes to the report folder.
+    Same as `sections import FILE --dry-run`.
+
+    \b
+    Examples:
+      sections plan course_sections.xlsx
+      sections plan data/sample_sections.csv --sandbox
+    """
+    _run(dry_run=True, **options)
+
 
 @click.command(name="import")
-def import_() -> None:
-    """Not implemented yet."""
-    raise click.ClickException("not implemented yet")
+@job_options(dry_run_flag=True)
+def import_(dry_run: bool, **options: Any) -> None:
+    """Import FILE into Nexudus: every valid row becomes exactly one course section.
+
+    Safe to run again: rows already on the server are adopted, never posted twice; a run
+    stopped by a crash, Ctrl-C or the write budget continues where it stopped.
+
+    \b
+    Exit codes: 0 every valid row is on the server; 1 some rows failed or need attention
+    (see errors.csv); 2 input invalid, nothing sent; 3 configuration, credentials or lock;
+    4 stopped early, run the same command again to continue.
+
+    \b
+    Examples:
+      sections import course_sections.xlsx
+      sections import data/sample_sections.csv --sandbox
+    """
+    _run(dry_run=dry_run, **options)
+
+
+def _run(*, file: Path, api_url: str, sandbox: bool, dry_run: bool, quiet: bool,
+         log_file: Path | None, **options: Any) -> None:
+    _setup_logging(quiet=quiet, log_file=log_file)
+    settings = JobSettings(input=file, api_url=api_url, dry_run=dry_run, **options)
+    with contextlib.ExitStack() as stack:
+        if sandbox:
+            settings = _with_sandbox(settings, stack, quiet=quiet)
+        else:
+            settings.credentials = Credentials.from_env()  # AuthError -> exit 3, one line
+        cancel = threading.Event()
+        display = ProgressDisplay(quiet=quiet)
+        with _sigint_sets(cancel), display:
+            result = run_job(settings, progress=display, cancel=cancel)
+        _print_summary(result)
+    sys.exit(int(result.exit_code))
+
+
+def _with_sandbox(settings: JobSettings, stack: contextlib.ExitStack, *,
+                  quiet: bool) -> JobSettings:
+    from importer.sandbox import SandboxConfig, SandboxServer
+
+    state_dir = settings.resolved_state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    server = stack.enter_context(SandboxServer(SandboxConfig(db_path=state_dir / SANDBOX_DB)))
+    if not quiet:
+        click.echo(f"Using the built-in sandbox at {server.url} (user {SANDBOX_USER[0]}, "
+                   f"data in {state_dir / SANDBOX_DB})", err=True)
+    settings.api_url = server.url
+    settings.sandbox = True
+    settings.ledger_scope = f"sandbox:{(state_dir / SANDBOX_DB).resolve()}"
+    settings.credentials = Credentials(username=SANDBOX_USER[0], password=SANDBOX_USER[1])
+    return settings
+
+
+@contextlib.contextmanager
+def _sigint_sets(cancel: threading.Event) -> Iterator[None]:
+    """First Ctrl-C: finish the requests in flight, record them, write the report (exit 4).
+    A second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        click.echo("Stopping after the requests in flight (Ctrl-C again to quit now)...",
+                   err=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _setup_logging(*, quiet: bool, log_file: Path | None) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if log_file else logging.INFO)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.ERROR if quiet else logging.WARNING)
+    console.setFormatter(logging.Formatter("sections: %(message)s"))
+    install_redaction(console)
+    root.addHandler(console)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+        install_redaction(handler)
+        root.addHandler(handler)
+    for name in ("httpx", "httpcore", "uvicorn", "uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def course_table(results: pd.DataFrame) -> Table:
+    """Rows by course and status (one line per course, one column per status present)."""
+    statuses = [s.value for s in RowStatus if (results["status"] == s.value).any()]
+    table = Table(title="Rows by course", header_style="bold")
+    table.add_column("Course")
+    for status in statuses:
+        table.add_column(status, justify="right")
+    table.add_column("total", justify="right")
+    courses = results["course_id"].astype("object").where(results["course_id"].notna(), None)
+    for course in sorted(set(courses), key=lambda c: (c is None, c or 0)):
+        rows = results[courses.map(lambda c, k=course: c == k)]
+        counts = rows["status"].value_counts()
+        table.add_row("?" if course is None else str(course),
+                      *(str(int(counts.get(s, 0))) for s in statuses), str(len(rows)))
+    return table
+
+
+def _print_summary(result: JobResult) -> None:
+    console = Console(soft_wrap=True)
+    if len(result.results):
+        console.print(course_table(result.results))
+        counts = result.results["status"].value_counts()
+        console.print("  ".join(f"{status}: {int(n)}" for status, n in counts.items()))
+    console.print(result.message, markup=False, highlight=False)
+    if result.report_dir is not None:
+        console.print(f"Report: {result.report_dir}", markup=False, highlight=False)
+    console.print(f"Exit {int(result.exit_code)}: {EXIT_CODE_MEANINGS[result.exit_code]}",
+                  markup=False, highlight=False)

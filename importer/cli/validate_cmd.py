@@ -1,11 +1,75 @@
-"""`sections` subcommands (stub: to be implemented)."""
+"""`sections validate FILE`: check a spreadsheet and list every problem; nothing is sent."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import click
+from rich.console import Console
+
+from importer.cli.render import findings_csv, print_findings
+from importer.codes import ExitCode
+from importer.validate import ValidationResult, summary, validate_file
+
+
+def summary_line(result: ValidationResult) -> str:
+    """'N rows, E errors, W warnings (encoding utf-8, delimiter ',')'."""
+    sheet = result.sheet
+    where = []
+    if sheet.sheet_name:
+        where.append(f"sheet {sheet.sheet_name!r}")
+    if sheet.encoding:
+        where.append(f"encoding {sheet.encoding}")
+    if sheet.delimiter:
+        where.append(f"delimiter {sheet.delimiter!r}")
+    rows = len(sheet.raw)
+    text = (
+        f"{rows} {'row' if rows == 1 else 'rows'}, "
+        f"{result.errors} {'error' if result.errors == 1 else 'errors'}, "
+        f"{result.warnings} {'warning' if result.warnings == 1 else 'warnings'}"
+    )
+    return f"{text} ({', '.join(where)})" if where else text
 
 
 @click.command(name="validate")
-def validate() -> None:
-    """Not implemented yet."""
-    raise click.ClickException("not implemented yet")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=True))
+@click.option("--sheet", "sheet_name", default=None, help="XLSX sheet to read (default: first).")
+@click.option("--delimiter", default=None, help="CSV delimiter (default: detected).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="table for people, json (one object) or csv (one line per finding) for tools.",
+)
+@click.option(
+    "--check-thumbnails",
+    is_flag=True,
+    help="Also fetch each thumbnail URL's headers to check it is a reachable image (<= 10 MB).",
+)
+def validate(
+    file: Path, sheet_name: str | None, delimiter: str | None, fmt: str, check_thumbnails: bool
+) -> None:
+    """Check FILE (CSV or XLSX) and list every problem; nothing is sent.
+
+    Exit code 0 when there are no errors (warnings allowed), 2 when there are errors or the
+    file cannot be read.
+
+    \b
+    Examples:
+      sections validate course_sections.xlsx
+      sections validate outline.csv --format json
+    """
+    result = validate_file(
+        file, sheet=sheet_name, delimiter=delimiter, check_thumbnails=check_thumbnails
+    )
+    if fmt == "json":
+        click.echo(json.dumps(summary(result), ensure_ascii=False))
+    elif fmt == "csv":
+        click.echo(findings_csv(result.findings), nl=False)
+    else:
+        print_findings(Console(soft_wrap=False), result.findings, summary_line(result))
+    sys.exit(int(ExitCode.OK if result.ok else ExitCode.INVALID_INPUT))

@@ -1,0 +1,390 @@
+"""`sections batch`: import every spreadsheet dropped into an inbox folder, for cron/systemd.
+
+One run takes the settled *.csv / *.xlsx files of the inbox (not subfolders), oldest first,
+imports each with `job.run_job` and moves it to `done/` or `failed/`. A file that the shared
+write budget stopped (exit 4) stays in the inbox and the next run resumes it through the
+ledger kept in the inbox's own state folder (`.sections-state`), so moving finished files
+never loses history. One lock per inbox: an overlapping run is refused before touching
+anything. Each run writes one summary JSON in `reports/` and may POST it to a webhook.
+
+The batch exit code is decided by `batch_exit_code` (the one place the rule lives).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import filelock
+import httpx
+
+from importer.codes import EXIT_CODE_MEANINGS, ExitCode
+from importer.credentials import Credentials
+from importer.errors import ConfigError, ImporterError, LockedError
+from importer.job import (
+    DEFAULT_REPORT_DIRNAME,
+    DEFAULT_STATE_DIRNAME,
+    JobResult,
+    JobSettings,
+    ProgressCallback,
+    WriteBudget,
+    run_job,
+)
+from importer.safe_io import atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+SUFFIXES = frozenset({".csv", ".xlsx"})
+IGNORED_ENDINGS = (".part", ".tmp", ".crdownload", ".partial")
+LOCK_NAME = ".sections-batch.lock"
+DONE_DIRNAME = "done"
+FAILED_DIRNAME = "failed"
+
+DONE, FAILED, LEFT = "done", "failed", "left"
+
+
+@dataclass
+class BatchSettings:
+    """Options of one `sections batch` run; `job` is the template for each file's import."""
+
+    inbox: Path
+    job: JobSettings | None = None  # import options; input/state/report dirs are set per file
+    settle_seconds: float = 10.0  # a file modified more recently than this is still being written
+    notify_url: str | None = None  # webhook receiving the summary JSON (POST, no credentials)
+    notify_timeout: float = 5.0
+    sandbox: bool = False  # start one built-in sandbox for the whole run (demos, tests)
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one inbox file in this run."""
+
+    name: str
+    outcome: str  # done | failed | left
+    exit_code: int | None  # None: not attempted (still being written, run stopped)
+    path: str  # where the file is now
+    report: str | None = None  # its report folder (or error note), where it is now
+    counts: dict[str, int] = field(default_factory=dict)  # rows by RowStatus value
+    message: str = ""
+
+
+@dataclass
+class BatchResult:
+    exit_code: ExitCode
+    files: list[FileOutcome]
+    summary: dict
+    summary_path: Path
+    notify_error: str | None = None
+
+
+def batch_exit_code(codes: Iterable[int | None]) -> ExitCode:
+    """The run's exit code from its files' codes: the worst of 3 > 2 > 1, else 4, else 0.
+
+    4 (stopped early, resumable) is milder than any real failure: it must not hide a file
+    that failed (1), was invalid (2) or hit a configuration problem (3). Files not attempted
+    (None, e.g. still being written) do not count.
+    """
+    seen = {int(c) for c in codes if c is not None}
+    failures = seen & {ExitCode.ROWS_FAILED, ExitCode.INVALID_INPUT, ExitCode.CONFIG}
+    if failures:
+        return ExitCode(max(failures))
+    return ExitCode.RESUMABLE if ExitCode.RESUMABLE in seen else ExitCode.OK
+
+
+def _utc_stamp(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+
+
+def is_candidate(path: Path) -> bool:
+    """A spreadsheet to import: not hidden, not an Office lock file, not a partial download."""
+    name = path.name
+    lowered = name.casefold()
+    if name.startswith((".", "~$")) or lowered.endswith(IGNORED_ENDINGS):
+        return False
+    return path.suffix.casefold() in SUFFIXES and path.is_file()
+
+
+def scan_inbox(
+    inbox: Path, *, settle_seconds: float, now: float | None = None
+) -> tuple[list[tuple[Path, os.stat_result]], list[Path]]:
+    """(settled files oldest first with their stat, files still being written)."""
+    now = time.time() if now is None else now
+    ready: list[tuple[Path, os.stat_result]] = []
+    busy: list[Path] = []
+    for path in inbox.iterdir():
+        if not is_candidate(path):
+            continue
+        stat = path.stat()
+        if now - stat.st_mtime < settle_seconds:
+            busy.append(path)
+        else:
+            ready.append((path, stat))
+    ready.sort(key=lambda item: (item[1].st_mtime, item[0].name))
+    return ready, sorted(busy)
+
+
+def _unchanged(path: Path, first: os.stat_result) -> bool:
+    """Second look right before importing: same size and mtime as when the inbox was listed."""
+    try:
+        now = path.stat()
+    except FileNotFoundError:
+        return False
+    return (now.st_size, now.st_mtime_ns) == (first.st_size, first.st_mtime_ns)
+
+
+def free_name(folder: Path, name: str) -> Path:
+    """`folder/name`, or with a UTC timestamp (and counter) before the suffix if taken."""
+    target = folder / name
+    if not target.exists():
+        return target
+    stem, suffix = Path(name).stem, Path(name).suffix
+    stamp = _utc_stamp()
+    for n in range(1, 10_000):
+        extra = f"-{n}" if n > 1 else ""
+        target = folder / f"{stem}-{stamp}{extra}{suffix}"
+        if not target.exists():
+            return target
+    raise ConfigError(f"{folder}: cannot find a free name for {name}")
+
+
+def _move(source: Path, folder: Path, name: str) -> Path:
+    """Move without overwriting: os.replace within the inbox filesystem, copy across."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = free_name(folder, name)
+    try:
+        os.replace(source, target)
+    except OSError:  # another filesystem (e.g. report_dir elsewhere): copy, keep the original
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+    return target
+
+
+@contextmanager
+def inbox_lock(inbox: Path) -> Iterator[None]:
+    """Hold the inbox lock or raise LockedError at once (an overlapping run touches nothing)."""
+    lock = filelock.FileLock(str(inbox / LOCK_NAME), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise LockedError(
+            f"another 'sections batch' run is using {inbox}; this run did nothing"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _counts(result: JobResult) -> dict[str, int]:
+    frame = result.results
+    if frame is None or "status" not in frame:
+        return {}
+    return {str(k): int(v) for k, v in frame["status"].value_counts().items()}
+
+
+def _exit_code_for(error: ImporterError) -> ExitCode:
+    from importer.cli import exit_code_for  # the one mapping of exceptions to exit codes
+
+    return exit_code_for(error)
+
+
+#: The sandbox's demo account holding exactly the roles the importer needs.
+SANDBOX_USER = "creator@example.com"
+
+
+def sandbox_credentials() -> Credentials:
+    """Credentials of the built-in sandbox's demo importer account (never a real one)."""
+    from importer.sandbox import DEMO_USERS
+
+    return Credentials(username=SANDBOX_USER, password=DEMO_USERS[SANDBOX_USER].password)
+
+
+@contextmanager
+def _api(settings: BatchSettings, template: JobSettings) -> Iterator[JobSettings]:
+    """The job template pointing at the API: one sandbox for the whole run when asked."""
+    if not settings.sandbox:
+        if template.credentials is None:  # missing credentials: refuse before touching a file
+            template = dataclasses.replace(template, credentials=Credentials.from_env())
+        yield template
+        return
+    from importer.sandbox import SandboxConfig, SandboxServer
+
+    with SandboxServer(SandboxConfig()) as server:
+        yield dataclasses.replace(
+            template, api_url=server.url, credentials=sandbox_credentials(), sandbox=True
+        )
+
+
+class _Run:
+    """State of one batch run (keeps run_batch short)."""
+
+    def __init__(
+        self,
+        settings: BatchSettings,
+        template: JobSettings,
+        progress: ProgressCallback | None,
+        on_file: Callable[[FileOutcome], object] | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.inbox = settings.inbox
+        self.settings = settings
+        self.template = template
+        self.progress = progress
+        self.on_file = on_file
+        self.cancel = cancel
+        self.budget = WriteBudget(template.max_writes)
+        self.files: list[FileOutcome] = []
+
+    def record(self, outcome: FileOutcome) -> None:
+        self.files.append(outcome)
+        if self.on_file is not None:
+            self.on_file(outcome)
+
+    def left(self, path: Path, message: str, code: int | None = None) -> None:
+        self.record(FileOutcome(path.name, LEFT, code, str(path), message=message))
+
+    def import_file(self, path: Path) -> FileOutcome:
+        job = dataclasses.replace(self.template, input=path, dry_run=False)
+        try:
+            result = run_job(job, progress=self.progress, cancel=self.cancel, budget=self.budget)
+        except ImporterError as error:
+            return self._finish_error(path, error)
+        code = ExitCode(result.exit_code)
+        report = Path(result.report_dir) if result.report_dir else None
+        outcome = FileOutcome(
+            path.name,
+            LEFT,
+            int(code),
+            str(path),
+            str(report) if report else None,
+            _counts(result),
+            result.message,
+        )
+        if code == ExitCode.RESUMABLE:
+            return outcome
+        folder = self.inbox / (DONE_DIRNAME if code == ExitCode.OK else FAILED_DIRNAME)
+        moved = _move(path, folder, path.name)
+        outcome.outcome = DONE if code == ExitCode.OK else FAILED
+        outcome.path = str(moved)
+        if outcome.outcome == FAILED and report is not None and report.is_dir():
+            outcome.report = str(_move(report, folder, f"{moved.stem}-report"))
+        return outcome
+
+    def _finish_error(self, path: Path, error: ImporterError) -> FileOutcome:
+        """A file run_job could not start on: to failed/ with a one-line note beside it."""
+        code = _exit_code_for(error)
+        folder = self.inbox / FAILED_DIRNAME
+        moved = _move(path, folder, path.name)
+        note = free_name(folder, f"{moved.stem}-error.txt")
+        atomic_write_text(note, f"{error}\n")
+        return FileOutcome(path.name, FAILED, int(code), str(moved), str(note), {}, str(error))
+
+    def run(self) -> None:
+        ready, busy = scan_inbox(self.inbox, settle_seconds=self.settings.settle_seconds)
+        stop_reason = ""
+        for path, first in ready:
+            if not stop_reason and self.cancel is not None and self.cancel.is_set():
+                stop_reason = "run cancelled; the next run takes it"
+            if not stop_reason and self.budget.exhausted:
+                stop_reason = "write budget of this run used up; the next run takes it"
+            if stop_reason:
+                code = ExitCode.RESUMABLE if "budget" in stop_reason else None
+                self.left(path, stop_reason, code)
+                continue
+            if not _unchanged(path, first):
+                self.left(path, "changed while waiting; still being written")
+                continue
+            outcome = self.import_file(path)
+            self.record(outcome)
+            if outcome.exit_code == ExitCode.CONFIG:
+                stop_reason = "not attempted after a configuration problem (see above)"
+        for path in busy:
+            self.left(
+                path,
+                f"still being written (modified less than {self.settings.settle_seconds:g} s ago)",
+            )
+
+
+def _notify(url: str, summary: dict, timeout: float) -> str | None:
+    """POST the summary; a failure is logged and returned, never raised."""
+    where = urlsplit(url)
+    shown = f"{where.scheme}://{where.hostname}{':' + str(where.port) if where.port else ''}"
+    try:
+        response = httpx.post(url, json=summary, timeout=timeout, follow_redirects=False)
+        if response.is_success:
+            return None
+        problem = f"webhook {shown} answered HTTP {response.status_code}"
+    except httpx.HTTPError as error:
+        problem = f"webhook {shown} failed: {type(error).__name__}"
+    logger.warning("%s; the batch itself is unaffected", problem)
+    return problem
+
+
+def _check_inbox(inbox: Path) -> Path:
+    if not inbox.is_dir():
+        raise ConfigError(f"inbox folder not found: {inbox}")
+    return inbox.resolve()
+
+
+def run_batch(
+    settings: BatchSettings,
+    *,
+    progress: ProgressCallback | None = None,
+    on_file: Callable[[FileOutcome], object] | None = None,
+    cancel: threading.Event | None = None,
+) -> BatchResult:
+    """Import every settled file of the inbox once; see the module docstring.
+
+    Raises LockedError (exit 3) when another run holds the inbox, ConfigError when the
+    inbox does not exist; every per-file problem is a FileOutcome instead.
+    """
+    inbox = _check_inbox(Path(settings.inbox))
+    settings = dataclasses.replace(settings, inbox=inbox)
+    base = settings.job or JobSettings(input=inbox)
+    template = dataclasses.replace(
+        base,
+        state_dir=Path(base.state_dir) if base.state_dir else inbox / DEFAULT_STATE_DIRNAME,
+        report_dir=Path(base.report_dir) if base.report_dir else inbox / DEFAULT_REPORT_DIRNAME,
+    )
+    started = datetime.now(UTC)
+    with inbox_lock(inbox), _api(settings, template) as job_template:
+        run = _Run(settings, job_template, progress, on_file, cancel)
+        try:
+            run.run()
+        finally:
+            code = batch_exit_code(f.exit_code for f in run.files)
+            summary = {
+                "inbox": str(inbox),
+                "started_at": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "finished_at": datetime.now(UTC)
+                .isoformat(timespec="seconds")
+                .replace("+00:00", "Z"),
+                "exit_code": int(code),
+                "exit_meaning": EXIT_CODE_MEANINGS[code],
+                "api_url": job_template.api_url,
+                "max_writes": run.budget.limit,
+                "writes_used": run.budget.used,
+                "files": [dataclasses.asdict(f) for f in run.files],
+                "counts": {o: sum(f.outcome == o for f in run.files) for o in (DONE, FAILED, LEFT)},
+            }
+            report_root = Path(job_template.report_dir)  # type: ignore[arg-type]
+            report_root.mkdir(parents=True, exist_ok=True)
+            summary_path = free_name(report_root, f"batch-{_utc_stamp(started)}.json")
+            atomic_write_text(summary_path, json.dumps(summary, indent=2, ensure_ascii=False))
+    notify_error = None
+    if settings.notify_url:
+        notify_error = _notify(settings.notify_url, summary, settings.notify_timeout)
+    return BatchResult(code, run.files, summary, summary_path, notify_error)

@@ -1,0 +1,70 @@
+"""Rich and CSV rendering of a findings table for the terminal (CLI only)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+#: More findings than this are summarised in the table view (use --format csv for all).
+MAX_TABLE_ROWS = 200
+
+CSV_COLUMNS: tuple[str, ...] = ("row", "column", "field", "value", "rule", "severity", "message")
+
+
+def _cell(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    return str(value)
+
+
+def findings_table(findings: pd.DataFrame, *, limit: int = MAX_TABLE_ROWS) -> Table:
+    """A rich table of findings: row, column, rule, message (errors red, warnings yellow)."""
+    table = Table(show_lines=False, header_style="bold")
+    for name in ("Row", "Column", "Rule", "Message"):
+        table.add_column(name, overflow="fold")
+    shown = findings.head(limit)
+    for row, column, rule, severity, message in zip(
+        shown["source_row"].astype(object),
+        shown["column"],
+        shown["rule"],
+        shown["severity"],
+        shown["message"],
+        strict=True,
+    ):
+        style = "red" if severity == "error" else "yellow"
+        table.add_row(
+            _cell(row) or "header",
+            escape(_cell(column)),
+            f"[{style}]{escape(_cell(rule))}[/{style}]",
+            escape(_cell(message)),
+        )
+    return table
+
+
+def print_findings(console: Console, findings: pd.DataFrame, summary_line: str) -> None:
+    """The `--format table` view: the findings table (if any), then one summary line."""
+    if len(findings):
+        console.print(findings_table(findings))
+        hidden = len(findings) - MAX_TABLE_ROWS
+        if hidden > 0:
+            console.print(f"... and {hidden} more findings (use --format csv to see them all)")
+    else:
+        console.print("No problems found.")
+    console.print(summary_line, highlight=False, markup=False)
+
+
+def findings_csv(findings: pd.DataFrame) -> str:
+    """The findings as CSV text (the `--format csv` view), one line per finding."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    names = ("source_row", "column", "field", "value", "rule", "severity", "message")
+    columns = [findings[name].astype(object).tolist() for name in names]
+    for values in zip(*columns, strict=True):
+        writer.writerow([_cell(v) for v in values])
+    return buffer.getvalue()

@@ -1,0 +1,121 @@
+"""Credentials and log redaction: the only places a token or password is handled as text.
+
+`Credentials` hides its secrets from repr; `install_redaction` adds a logging filter that
+masks "Bearer ...", "access_token=...", "password=..." and the like, as a second line of
+defence behind never logging them at all (docs/reliability.md section 7).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from importer.errors import AuthError
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A bearer token, or a username + password (+ TOTP) for the password grant.
+
+    The repr never shows the token, password or TOTP.
+    """
+
+    token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    totp: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        def hidden(value: str | None) -> str:
+            return "'***'" if value else "None"
+
+        return (
+            f"Credentials(token={hidden(self.token)}, username={self.username!r}, "
+            f"password={hidden(self.password)}, totp={hidden(self.totp)})"
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Credentials:
+        """Read NEXUDUS_TOKEN, or NEXUDUS_USERNAME + NEXUDUS_PASSWORD (+ NEXUDUS_TOTP).
+
+        Raises AuthError (one clear line) when neither is set.
+        """
+
+        def get(name: str) -> str | None:
+            value = environ.get(name, "").strip()
+            return value or None
+
+        creds = cls(
+            token=get("NEXUDUS_TOKEN"),
+            username=get("NEXUDUS_USERNAME"),
+            password=get("NEXUDUS_PASSWORD"),
+            totp=get("NEXUDUS_TOTP"),
+        )
+        if creds.username and not creds.password and not creds.token:
+            raise AuthError("NEXUDUS_USERNAME is set but NEXUDUS_PASSWORD is not")
+        if not creds.token and not creds.can_login:
+            raise AuthError(
+                "no credentials: set NEXUDUS_TOKEN, or NEXUDUS_USERNAME and "
+                "NEXUDUS_PASSWORD (plus NEXUDUS_TOTP if the account uses 2FA)"
+            )
+        return creds
+
+    @property
+    def can_login(self) -> bool:
+        """True when a password grant is possible (so an expired token can be replaced)."""
+        return bool(self.username and self.password)
+
+    def describe(self) -> str:
+        """A safe description for messages, e.g. 'password grant for creator@example.com'."""
+        if self.can_login:
+            extra = " with TOTP" if self.totp else ""
+            return f"password grant for {self.username}{extra}"
+        if self.token:
+            return "bearer token from NEXUDUS_TOKEN"
+        return "no credentials"
+
+
+# -- logging redaction ------------------------------------------------------------------
+
+_SECRET_PATTERNS = (
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 ***"),
+    (re.compile(r"(?i)\b(access_token|refresh_token|password|totp|token)=[^&\s\"',;]+"), r"\1=***"),
+    (
+        re.compile(
+            r"(?i)([\"'](?:access_token|refresh_token|password|totp)[\"']\s*:\s*)"
+            r"[\"'][^\"']*[\"']"
+        ),
+        r"\1'***'",
+    ),
+)
+
+
+def redact(text: str) -> str:
+    """Mask bearer/basic credentials and token/password parameters in `text`."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks secrets in the formatted message (and exception text)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install_redaction(target: logging.Logger | logging.Handler) -> RedactingFilter:
+    """Add a RedactingFilter to a logger or handler (put it on handlers to catch children)."""
+    for existing in target.filters:
+        if isinstance(existing, RedactingFilter):
+            return existing
+    redacting = RedactingFilter()
+    target.addFilter(redacting)
+    return redacting

@@ -1,0 +1,489 @@
+"""One file, start to finish: validate, plan, send, report (the one call behind the CLI).
+
+`run_job` is what `sections plan`, `sections import`, each file of `sections batch` and a
+notebook call. It never prints; it reports progress through a callback and returns a
+`JobResult` whose `exit_code` the CLI turns into the process exit code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pandas as pd
+
+from importer import __version__
+from importer.client import Credentials, NexudusClient
+from importer.codes import ExitCode, RowStatus
+from importer.errors import AuthError, ConfigError, ImporterError, ThrottledError, TlsError
+from importer.ledger import UNRESOLVED, Ledger, LedgerStatus, Mark, payload_hash, state_lock
+from importer.pacing import Cancelled, Pacer
+from importer.plan import classify, fetch_server_state, plan_frame
+from importer.report import RunReport, write_report
+from importer.retry import RetryPolicy
+from importer.send import (
+    POLL_SECONDS,
+    RowOutcome,
+    Sender,
+    SendItem,
+    SendResult,
+    SendSettings,
+    StopReason,
+    results_frame,
+)
+from importer.validate import validate_file
+
+#: Default API root (overridden by --api-url / NEXUDUS_API_URL).
+DEFAULT_API_URL = "https://spaces.nexudus.com"
+#: Folder names used beside the input file when --state-dir / --report-dir are not given.
+DEFAULT_STATE_DIRNAME = ".sections-state"
+DEFAULT_REPORT_DIRNAME = "reports"
+
+
+@dataclass
+class JobSettings:
+    """Every option of one import (or plan) of one file; the CLI and batch fill it in."""
+
+    input: Path
+    api_url: str = DEFAULT_API_URL
+    credentials: Credentials | None = None  # None: from the environment (NEXUDUS_*)
+    ledger_scope: str | None = None  # ledger key for the API (default: api_url)
+    sandbox: bool = False  # caller started a sandbox; api_url points at it
+    dry_run: bool = False  # plan only: no writes
+    skip_invalid: bool = False  # import the valid rows even when some rows are invalid
+    sheet: str | None = None
+    delimiter: str | None = None
+    writes_per_minute: float = 60.0
+    requests_per_minute: float = 120.0
+    min_interval: float = 0.1  # seconds between any two requests (the API's 100 ms)
+    max_writes: int = 2500  # POSTs per run (a batch shares one WriteBudget instead)
+    concurrency: int = 2  # worker threads sending POSTs
+    max_retry_after: float = 300.0  # a longer Retry-After stops the run (exit 4)
+    reconcile_grace: float = 15.0  # seconds after a send before "absent" may mean "not applied"
+    breaker: int = 5  # consecutive server/transport failures that stop the run (exit 4)
+    max_attempts: int = 5  # total POSTs of one row across ambiguous outcomes and runs
+    read_timeout: float = 30.0
+    state_dir: Path | None = None  # default: <input folder>/.sections-state
+    report_dir: Path | None = None  # default: <input folder>/reports
+    write_report: bool = True
+    sleep: Callable[[float], object] | None = None  # injected in tests (retry waits)
+
+    def resolved_state_dir(self) -> Path:
+        return (
+            Path(self.state_dir)
+            if self.state_dir
+            else Path(self.input).parent / DEFAULT_STATE_DIRNAME
+        )
+
+    def resolved_report_dir(self) -> Path:
+        return (
+            Path(self.report_dir)
+            if self.report_dir
+            else Path(self.input).parent / DEFAULT_REPORT_DIRNAME
+        )
+
+
+class WriteBudget:
+    """How many POSTs a run (or a whole batch) may still send; thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        self.limit = int(limit)
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Reserve one write; False when the budget is spent (the caller stops, exit 4)."""
+        with self._lock:
+            if self._used >= self.limit:
+                return False
+            self._used += 1
+            return True
+
+    @property
+    def used(self) -> int:
+        with self._lock:
+            return self._used
+
+    @property
+    def remaining(self) -> int:
+        with self._lock:
+            return self.limit - self._used
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining <= 0
+
+
+@dataclass
+class ProgressEvent:
+    """A snapshot for progress bars and notebook callbacks."""
+
+    phase: str  # "validate", "plan", "send", "reconcile", "report", "done"
+    done: int
+    total: int
+    counts: dict[str, int] = field(default_factory=dict)  # by RowStatus value
+    write_rate: float = 0.0  # writes per minute achieved so far
+    eta_seconds: float | None = None
+
+
+ProgressCallback = Callable[[ProgressEvent], object]
+
+
+@dataclass
+class JobResult:
+    """What one run did: exit code, where the report is, the frames and one line for people."""
+
+    exit_code: ExitCode
+    report_dir: Path | None
+    summary: dict
+    results: pd.DataFrame
+    message: str
+    plan: pd.DataFrame | None = None
+
+
+#: Row statuses that need a person's attention (exit 1); the rest of a finished run is done.
+ATTENTION_STATUSES: frozenset[RowStatus] = frozenset(
+    {
+        RowStatus.FAILED,
+        RowStatus.CONFLICT,
+        RowStatus.MOVED,
+        RowStatus.DUPLICATE_EXISTS,
+        RowStatus.COURSE_NOT_FOUND,
+        RowStatus.CHANGED_SINCE_IMPORT,
+    }
+)
+UNFINISHED_STATUSES: frozenset[RowStatus] = frozenset({RowStatus.PENDING, RowStatus.AMBIGUOUS})
+_STOP_CODES: dict[StopReason, ExitCode] = {
+    StopReason.AUTH: ExitCode.CONFIG,
+    StopReason.CONFIG: ExitCode.CONFIG,
+}
+
+
+class _Progress:
+    """Counts settled rows and turns them into ProgressEvents for the callback."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int, planned_rate: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.callback = callback
+        self.total = total
+        self.counts: Counter[str] = Counter()
+        self.planned_rate = planned_rate
+        self.clock = clock
+        self.sent = 0
+        self.to_send = 0
+        self.send_started: float | None = None
+        self._lock = threading.Lock()
+
+    def emit(self, phase: str) -> None:
+        if self.callback is None:
+            return
+        with self._lock:
+            done = sum(self.counts.values())
+            rate = 0.0
+            if self.send_started is not None and self.sent >= 2:
+                elapsed = self.clock() - self.send_started
+                rate = self.sent / elapsed * 60.0 if elapsed > 0 else 0.0
+            remaining = max(0, self.to_send - self.sent)
+            per_minute = rate if rate > 0 else self.planned_rate
+            eta = remaining / per_minute * 60.0 if per_minute > 0 else None
+            event = ProgressEvent(phase, done, self.total, dict(self.counts), rate, eta)
+        self.callback(event)
+
+    def settled(self, status: str, *, sent: bool = False) -> None:
+        with self._lock:
+            self.counts[status] += 1
+            if sent:
+                self.sent += 1
+        self.emit("send")
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _cell(value: object) -> object:
+    return None if value is None or pd.isna(value) else value  # type: ignore[arg-type]
+
+
+def _invalid_rows(validation: object) -> list[tuple[int, object, object, object]]:
+    """(source_row, course_id, display_order, title) of every row that failed validation."""
+    table: pd.DataFrame = validation.table  # type: ignore[attr-defined]
+    bad = table[table["source_row"].isin(validation.invalid_rows)]  # type: ignore[attr-defined]
+    return [(int(r["source_row"]), _cell(r.get("CourseId")), _cell(r.get("DisplayOrder")),
+             _cell(r.get("Title"))) for _, r in bad.iterrows()]
+
+
+def _exit_code(statuses: list[str], stop: StopReason | None) -> ExitCode:
+    if stop is not None:
+        return _STOP_CODES.get(stop, ExitCode.RESUMABLE)
+    present = {RowStatus(s) for s in statuses}
+    if present & UNFINISHED_STATUSES:
+        return ExitCode.RESUMABLE
+    if present & ATTENTION_STATUSES:
+        return ExitCode.ROWS_FAILED
+    return ExitCode.OK
+
+
+def _message(code: ExitCode, counts: Counter[str], stop_message: str, dry_run: bool) -> str:
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if n)
+    what = "plan" if dry_run else "import"
+    if stop_message:
+        return f"{what} stopped: {stop_message} ({parts})"
+    if code == ExitCode.OK:
+        return f"{what} finished: {parts}" if parts else f"{what} finished: no rows"
+    if code == ExitCode.ROWS_FAILED:
+        return f"{what} finished, some rows need attention (see errors.csv): {parts}"
+    if code == ExitCode.RESUMABLE:
+        return f"{what} incomplete, run the same command again to continue: {parts}"
+    return f"{what}: {parts}"
+
+
+def _server_failure(exc: BaseException) -> tuple[ExitCode, str]:
+    """Map a failure while reading the server (the plan phase) to an exit code and line."""
+    if isinstance(exc, Cancelled):
+        return ExitCode.RESUMABLE, "interrupted while reading the server; nothing was sent"
+    if isinstance(exc, (AuthError, ConfigError, TlsError)):
+        return ExitCode.CONFIG, str(exc)
+    if isinstance(exc, ThrottledError):
+        return ExitCode.RESUMABLE, f"the API throttled the listing beyond the cap ({exc})"
+    return ExitCode.RESUMABLE, f"could not read the server ({exc}); run again later"
+
+
+def run_job(
+    settings: JobSettings,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    budget: WriteBudget | None = None,
+) -> JobResult:
+    """Validate, plan and (unless dry_run) import one file; write the report; never print.
+
+    Raises ImporterError subclasses only for "cannot continue before anything was sent"
+    problems (unreadable input: InputError; lock held: LockedError; no credentials:
+    AuthError); everything else comes back as a JobResult with a report.
+    """
+    started_at = _utc_now()
+    path = Path(settings.input)
+    validation = validate_file(path, sheet=settings.sheet, delimiter=settings.delimiter)
+    invalid = _invalid_rows(validation)
+    valid = validation.valid_rows()
+    run = _Run(settings, validation, invalid, valid, started_at, progress, budget)
+    run.tracker.emit("validate")
+    if not validation.ok and not settings.skip_invalid:
+        return run.finish(ExitCode.INVALID_INPUT, stop_message=(
+            f"{len(invalid)} invalid row(s) and {validation.errors} error(s); nothing was "
+            "sent (fix them, or use --skip-invalid to import the valid rows)"))
+    credentials = settings.credentials or Credentials.from_env()
+    if settings.dry_run:
+        return run.execute(credentials, cancel, ledger=None)
+    state_dir = settings.resolved_state_dir()
+    with state_lock(state_dir), Ledger.open(state_dir) as ledger:
+        return run.execute(credentials, cancel, ledger=ledger)
+
+
+class _Run:
+    """The state of one run_job call (kept out of run_job to keep each step short)."""
+
+    def __init__(self, settings: JobSettings, validation: object, invalid: list,
+                 valid: list, started_at: str, progress: ProgressCallback | None,
+                 budget: WriteBudget | None) -> None:
+        self.settings = settings
+        self.validation = validation
+        self.invalid = invalid
+        self.valid = valid
+        self.started_at = started_at
+        self.budget = budget if budget is not None else WriteBudget(settings.max_writes)
+        self.scope = settings.ledger_scope or settings.api_url
+        self.tracker = _Progress(progress, len(valid), settings.writes_per_minute)
+        self.plan: pd.DataFrame | None = None
+        self.records: dict[int, dict[str, object]] = {}
+        self.client: NexudusClient | None = None
+        self.send: SendResult | None = None
+        for row in valid:
+            self.records[row.source_row] = {
+                "source_row": row.source_row, "course_id": row.key[0],
+                "display_order": row.key[1], "title": row.payload.get("Title"),
+                "status": RowStatus.PENDING.value, "section_id": None, "http_status": None,
+                "attempts": 0, "errors": ""}
+        for source_row, course_id, order, title in invalid:
+            self.records[source_row] = {
+                "source_row": source_row, "course_id": course_id, "display_order": order,
+                "title": title, "status": RowStatus.INVALID.value, "section_id": None,
+                "http_status": None, "attempts": 0, "errors": "failed validation"}
+
+    # -- the steps ----------------------------------------------------------------------------
+
+    def execute(self, credentials: Credentials, cancel: threading.Event | None,
+                ledger: Ledger | None) -> JobResult:
+        s = self.settings
+        pacer = Pacer(writes_per_minute=s.writes_per_minute,
+                      requests_per_minute=s.requests_per_minute, min_interval=s.min_interval)
+        policy = RetryPolicy(max_retry_after=s.max_retry_after,
+                             sleep=s.sleep if s.sleep is not None else pacer.sleep)
+        timeout = httpx.Timeout(connect=10.0, read=s.read_timeout, write=30.0, pool=10.0)
+        finished = threading.Event()
+        if cancel is not None:
+            threading.Thread(target=_watch_cancel, args=(cancel, finished, pacer),
+                             daemon=True, name="sections-cancel").start()
+        try:
+            with NexudusClient(s.api_url, credentials, pacer=pacer, timeout=timeout,
+                               read_policy=policy) as client:
+                self.client = client
+                return self._plan_and_send(client, pacer, policy, cancel, ledger)
+        finally:
+            finished.set()
+
+    def _plan_and_send(self, client: NexudusClient, pacer: Pacer, policy: RetryPolicy,
+                       cancel: threading.Event | None, ledger: Ledger | None) -> JobResult:
+        s = self.settings
+        self.tracker.emit("plan")
+        known = ledger.records(self.scope) if ledger is not None else {}
+        listed_at = time.time()
+        try:
+            server = fetch_server_state(client, {row.key[0] for row in self.valid})
+        except (ImporterError, Cancelled) as exc:
+            code, text = _server_failure(exc)
+            return self.finish(code, stop_message=text)
+        plans = classify(self.valid, server.sections, known)
+        self.plan = plan_frame(plans, self.invalid)
+        by_row = {row.source_row: row for row in self.valid}
+        items: list[SendItem] = []
+        adopted: list[Mark] = []
+        for plan in plans:
+            record = self.records[plan.source_row]
+            row = by_row[plan.source_row]
+            if plan.action != RowStatus.CREATE or s.dry_run:
+                record.update(status=plan.action.value, section_id=plan.section_id,
+                              errors=plan.reason if plan.action in ATTENTION_STATUSES else "")
+                self.tracker.counts[plan.action.value] += 1
+            if s.dry_run or ledger is None:
+                continue
+            hashed = payload_hash(row.payload)
+            previous = known.get(row.key)
+            if plan.action == RowStatus.EXISTS:
+                ours = previous is not None and (previous.status in UNRESOLVED or (
+                    previous.status == LedgerStatus.CREATED
+                    and previous.payload_hash == hashed))
+                adopted.append(Mark(row.key, LedgerStatus.CREATED if ours else
+                                    LedgerStatus.EXISTS, payload_hash=hashed,
+                                    section_id=plan.section_id, source_file=str(s.input),
+                                    source_row=row.source_row))
+            elif plan.action == RowStatus.CREATE:
+                unresolved = previous is not None and previous.status in UNRESOLVED
+                items.append(SendItem(
+                    row.source_row, row.key, dict(row.payload), hashed,
+                    sent_at=previous.sent_at if unresolved else None,
+                    attempts=previous.attempts if unresolved else 0))
+        if ledger is not None and adopted:
+            ledger.mark_many(self.scope, adopted)
+        if s.dry_run or ledger is None:
+            return self.finish(_exit_code([str(r["status"]) for r in self.records.values()],
+                                          None))
+        return self._send(client, pacer, policy, cancel, ledger, items, listed_at)
+
+    def _send(self, client: NexudusClient, pacer: Pacer, policy: RetryPolicy,
+              cancel: threading.Event | None, ledger: Ledger, items: list[SendItem],
+              listed_at: float) -> JobResult:
+        s = self.settings
+        # The plan's listing happened after `listed_at`: a row sent before listed_at-grace
+        # that the listing did not show is certainly absent, so it may be posted again.
+        for item in items:
+            if item.sent_at is not None and listed_at - item.sent_at >= s.reconcile_grace:
+                item.sent_at = listed_at - s.reconcile_grace  # due now, posts without relisting
+        self.tracker.to_send = len(items)
+        self.tracker.send_started = time.monotonic()
+        self.tracker.emit("send")
+
+        def on_outcome(outcome: RowOutcome) -> None:
+            self.tracker.settled(outcome.status.value, sent=outcome.attempts > 0)
+
+        sender = Sender(
+            client=client, ledger=ledger, ledger_scope=self.scope, source_file=str(s.input),
+            policy=policy,
+            settings=SendSettings(concurrency=s.concurrency, reconcile_grace=s.reconcile_grace,
+                                  max_attempts=s.max_attempts, breaker=s.breaker),
+            take_write=self.budget.take, on_outcome=on_outcome, cancel=cancel,
+            on_stop=pacer.cancel)
+        self.send = sender.run(items)
+        for outcome in self.send.outcomes.values():
+            self.records[outcome.source_row].update(
+                status=outcome.status.value, section_id=outcome.section_id,
+                http_status=outcome.http_status, attempts=outcome.attempts,
+                errors=outcome.errors)
+        code = _exit_code([str(r["status"]) for r in self.records.values()], self.send.stop)
+        return self.finish(code, stop_message=self.send.message)
+
+    def finish(self, code: ExitCode, *, stop_message: str = "") -> JobResult:
+        """Build the results and summary, write the report (also after a stop)."""
+        s = self.settings
+        results = results_frame(list(self.records.values()))
+        counts: Counter[str] = Counter(str(v) for v in results["status"])
+        message = _message(code, counts, stop_message, s.dry_run)
+        stats = self.client.stats.as_dict() if self.client is not None else {}
+        summary: dict[str, object] = {
+            "started_at": self.started_at, "finished_at": _utc_now(), "exit_code": int(code),
+            "api_url": s.api_url, "tool_version": __version__,
+            "input": str(s.input), "input_sha256": _sha256(Path(s.input)),
+            "requests": stats.get("requests", {}), "statuses": stats.get("statuses", {}),
+            "throttled_409s": stats.get("throttled", 0),
+            "write_rate_per_minute": round(self.send.write_rate_per_minute, 2)
+            if self.send else 0.0,
+            "posts": self.send.posts if self.send else 0,
+            "reconcile_listings": self.send.reconciles if self.send else 0,
+            "writes_per_minute": s.writes_per_minute, "max_writes": self.budget.limit,
+            "writes_used": self.budget.used, "concurrency": s.concurrency,
+            "dry_run": s.dry_run, "stop_reason": self.send.stop.value
+            if self.send and self.send.stop else None, "message": message,
+        }
+        report_dir: Path | None = None
+        if s.write_report:
+            self.tracker.emit("report")
+            report_dir = write_report(
+                RunReport(sheet=self.validation.sheet, results=results,  # type: ignore[attr-defined]
+                          findings=self.validation.findings, summary=summary,  # type: ignore[attr-defined]
+                          plan=self.plan), s.resolved_report_dir())
+        self.tracker.emit("done")
+        return JobResult(code, report_dir, summary, results, message, plan=self.plan)
+
+
+def _watch_cancel(cancel: threading.Event, finished: threading.Event, pacer: Pacer) -> None:
+    """Ctrl-C / cancel: wake every request still waiting for a slot (it was never sent)."""
+    while not finished.is_set():
+        if cancel.wait(POLL_SECONDS):
+            pacer.cancel()
+            return
+
+
+# -- notebook facade ----------------------------------------------------------------------------
+
+
+def plan_file(path: str | Path, **options: object) -> JobResult:
+    """Read-only plan of one file (what `sections plan FILE` does); options as JobSettings."""
+    return run_job(JobSettings(input=Path(path), dry_run=True, **options))  # type: ignore[arg-type]
+
+
+def import_file(path: str | Path, *, progress: ProgressCallback | None = None,
+                cancel: threading.Event | None = None, **options: object) -> JobResult:
+    """Import one file (what `sections import FILE` does); safe to call from a Jupyter cell."""
+    return run_job(JobSettings(input=Path(path), **options),  # type: ignore[arg-type]
+                   progress=progress, cancel=cancel)

@@ -1,0 +1,160 @@
+"""The retry policy, written once: which failures are retried, and for how long.
+
+Course-section creation is a non-idempotent POST with no idempotency key, so a create is
+re-sent only when it was *certainly not applied*: the connection was never made
+(`TransportError`, but not a TLS certificate failure, which is fatal) or the server
+throttled it before processing (`ThrottledError` whose Retry-After is within the cap).
+Everything that may have been applied (`AmbiguousError`: timeouts after sending, dropped
+connections, 500/502/504, unreadable 2xx) goes back to the caller, which reconciles by
+reading the list before sending again. Idempotent reads (`call_read`) also retry those.
+
+Each call builds a fresh tenacity `Retrying` (tenacity state is not safe to share between
+threads or calls), capped by attempts AND a total deadline, with `reraise=True` so the
+caller always sees our typed exception, never `tenacity.RetryError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+from tenacity.wait import wait_base
+
+from importer.errors import AmbiguousError, ThrottledError, TlsError, TransportError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: on_retry(exception, attempt_number, wait_seconds) is called before each retry sleep.
+OnRetry = Callable[[BaseException, int, float], object]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: attempts and total deadline per call, and the back-off shape.
+
+    `max_retry_after`: a Retry-After longer than this is not waited for; the
+    `ThrottledError` is raised so the run stops (resumable) instead of hanging.
+    `sleep`: injected in tests (e.g. `lambda s: None`) or `Pacer.sleep` to make waits
+    interruptible; None means `time.sleep`.
+    """
+
+    attempts: int = 5
+    deadline: float = 120.0
+    max_retry_after: float = 300.0
+    wait_initial: float = 0.5
+    wait_max: float = 30.0
+    sleep: Callable[[float], object] | None = None
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        if self.deadline < 0 or self.max_retry_after < 0:
+            raise ValueError("deadline and max_retry_after must not be negative")
+        if self.wait_initial < 0 or self.wait_max < 0:
+            raise ValueError("wait_initial and wait_max must not be negative")
+
+
+def is_safe_to_resend(exc: BaseException, policy: RetryPolicy | None = None) -> bool:
+    """True when the request was certainly not applied and waiting may help.
+
+    Connection failures (not TLS) and throttles whose Retry-After is within the cap
+    (unknown Retry-After counts as within it).
+    """
+    cap = (policy or RetryPolicy()).max_retry_after
+    if isinstance(exc, TlsError):
+        return False
+    if isinstance(exc, TransportError):
+        return True
+    if isinstance(exc, ThrottledError):
+        return exc.retry_after is None or exc.retry_after <= cap
+    return False
+
+
+def is_safe_to_reread(exc: BaseException, policy: RetryPolicy | None = None) -> bool:
+    """For idempotent reads: also retry ambiguous failures (timeouts, 5xx, bad 2xx)."""
+    return isinstance(exc, AmbiguousError) or is_safe_to_resend(exc, policy)
+
+
+class _RetryAfterOrJitter(wait_base):
+    """Wait the server's Retry-After when given, else full-jitter exponential back-off."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._jitter = wait_random_exponential(multiplier=policy.wait_initial, max=policy.wait_max)
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, ThrottledError) and exc.retry_after is not None:
+            return max(0.0, exc.retry_after)
+        return float(self._jitter(retry_state))
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no exception"
+    status = getattr(exc, "status", None)
+    return f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
+
+
+def _run(
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    predicate: Callable[[BaseException, RetryPolicy], bool],
+    on_retry: OnRetry | None,
+    what: str,
+) -> T:
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait = state.upcoming_sleep
+        # Class, status, attempt and wait only: never headers or bodies.
+        logger.warning(
+            "%s failed with %s on attempt %d of %d; retrying in %.2fs",
+            what,
+            _describe(exc),
+            state.attempt_number,
+            policy.attempts,
+            wait,
+        )
+        if on_retry is not None and exc is not None:
+            on_retry(exc, state.attempt_number, wait)
+
+    retrying = Retrying(  # fresh per call: tenacity state must never be shared
+        retry=retry_if_exception(lambda exc: predicate(exc, policy)),
+        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.deadline),
+        wait=_RetryAfterOrJitter(policy),
+        sleep=policy.sleep if policy.sleep is not None else time.sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(fn)
+
+
+def call_create(
+    fn: Callable[[], T], policy: RetryPolicy | None = None, *, on_retry: OnRetry | None = None
+) -> T:
+    """Call a non-idempotent `fn` (one POST), re-sending only what was certainly not applied.
+
+    Raises at once: AmbiguousError, RejectedError, AuthError, NotFoundError, TlsError and a
+    ThrottledError over the cap; raises the last error when attempts or deadline run out.
+    """
+    return _run(fn, policy or RetryPolicy(), is_safe_to_resend, on_retry, "create")
+
+
+def call_read(
+    fn: Callable[[], T], policy: RetryPolicy | None = None, *, on_retry: OnRetry | None = None
+) -> T:
+    """Call an idempotent `fn` (a GET): also retries AmbiguousError (timeouts, 5xx)."""
+    return _run(fn, policy or RetryPolicy(), is_safe_to_reread, on_retry, "read")

@@ -1,0 +1,139 @@
+"""Everything one running sandbox holds: config, storage, tokens, throttle, faults, counters.
+
+`handle` is the request pipeline every API route goes through, in the order a real gateway
+applies it: throttle (409) -> latency -> injected failure -> the route (auth, validation).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from importer.sandbox.auth import AuthFailure, Tokens, has_role
+from importer.sandbox.config import SandboxConfig
+from importer.sandbox.faults import DroppedResponse, Faults
+from importer.sandbox.store import Store
+from importer.sandbox.throttle import Throttle
+
+Handler = Callable[[Request, "SandboxState"], Awaitable[Response]]
+
+#: Reason phrase Nexudus sends with its 409 throttle answer.
+THROTTLE_REASON = "You must wait before accessing this url again."
+
+
+class Stats:
+    """Counters exposed by GET /sandbox/stats."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.statuses: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.writes_accepted = 0
+        self.throttled = 0
+        self.sections_created = 0
+
+    def bump(self, counter: Counter[str], key: str) -> None:
+        with self._lock:
+            counter[key] += 1
+
+    def snapshot(self, sections_stored: int) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": dict(self.requests),
+                "statuses": dict(self.statuses),
+                "writes_accepted": self.writes_accepted,
+                "throttled": self.throttled,
+                "faults": dict(self.faults),
+                "faults_injected": sum(self.faults.values()),
+                "sections_created": self.sections_created,
+                "sections_stored": sections_stored,
+            }
+
+
+def fault_response(status: int) -> Response:
+    """What a failing server or its proxy answers: nothing JSON you could rely on."""
+    if status == 500:
+        return JSONResponse({"Message": "An error has occurred."}, status_code=500)
+    if status == 503:
+        return PlainTextResponse(
+            "Service Unavailable", status_code=503, headers={"Retry-After": "1"}
+        )
+    text = {502: "Bad Gateway", 504: "Gateway Timeout"}[status]
+    return Response(
+        f"<html><body><h1>{status} {text}</h1></body></html>", status, media_type="text/html"
+    )
+
+
+class SandboxState:
+    """The live sandbox; routes read the config at request time so changes apply at once."""
+
+    def __init__(self, config: SandboxConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.tokens = Tokens()
+        self.throttle = Throttle(config)
+        self.faults = Faults(config)
+        self.stats = Stats()
+
+    def reset(self) -> None:
+        """Forget sections, counters, throttle windows and tokens; replay the seed."""
+        self.store.clear()
+        self.stats.clear()
+        self.throttle.clear()
+        self.tokens.clear()
+        self.faults.reseed()
+
+    def require(self, request: Request, role: str) -> str:
+        """The authenticated user holding `role`, else AuthFailure (-> 401)."""
+        user = self.tokens.user_for(request.headers.get("authorization"))
+        if not has_role(user, role):
+            raise AuthFailure(f"role {role} required")
+        return user
+
+    async def handle(
+        self, request: Request, route: str, handler: Handler, *, content: bool
+    ) -> Response:
+        method = request.method
+        is_write = content and method in ("POST", "PUT", "DELETE")
+        stats = self.stats
+        stats.bump(stats.requests, f"{method} {route}")
+        if self.config.throttle:
+            key = self.tokens.identity(request.headers.get("authorization"))
+            if key is None:
+                key = f"ip:{request.client.host if request.client else 'unknown'}"
+            retry_after = self.throttle.check(key, is_write)
+            if retry_after is not None:
+                with stats._lock:
+                    stats.throttled += 1
+                stats.bump(stats.statuses, "409")
+                return Response(b"", 409, headers={"Retry-After": str(retry_after)})
+        if is_write:
+            with stats._lock:
+                stats.writes_accepted += 1
+        await self.faults.delay()
+        if content:
+            failure = self.faults.failure()
+            if failure is not None:
+                stats.bump(stats.faults, f"fail_{failure}")
+                stats.bump(stats.statuses, str(failure))
+                return fault_response(failure)
+        try:
+            response = await handler(request, self)
+        except AuthFailure as failure:
+            response = JSONResponse(
+                {"Message": f"Authorization has been denied for this request: {failure}"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="nexudus"'},
+            )
+        label = "dropped" if isinstance(response, DroppedResponse) else str(response.status_code)
+        stats.bump(stats.statuses, label)
+        return response

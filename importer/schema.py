@@ -1,0 +1,259 @@
+"""The row rules: one Pandera model over the typed table, and the thumbnail URL rules.
+
+`CourseSection` is the one place where the business rules for a row (and for rows of the same
+course) live. Each check is named with its `importer.codes.Rule` value, so a failure case maps
+straight to a finding. Checks are vectorised (no element-wise checks): a million valid rows
+validate in well under a second here.
+
+`is_safe_image_url` is the one definition of an acceptable thumbnail address; the schema and
+`importer.thumbnails` (which re-checks every redirect hop) both call it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Collection
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from importer.codes import Rule
+from importer.columns import SEQUENTIAL, TIMED
+
+MAX_UNLOCK_DAYS = 3650
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".gif")
+_BANNED_SCHEMES = frozenset({"file", "ftp", "data", "javascript"})
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+#: Hosts that may be IP literals: IPv6 (has ":") or numeric IPv4 forms ("127.1", "0x7f.1").
+_MAYBE_IP = re.compile(r".*:.*|[0-9a-fx.]+")
+
+#: The field each table-wide (dataframe) rule is reported against.
+DATAFRAME_RULE_FIELDS: dict[str, str] = {
+    Rule.TIMED_NEEDS_DAYS: "UnlockAfterDays",
+    Rule.DISPLAY_ORDER_DUPLICATE: "DisplayOrder",
+    Rule.THUMBNAIL_CONFLICT: "NewImageUrl",
+    Rule.DAYS_IGNORED: "UnlockAfterDays",
+    Rule.SEQUENTIAL_FIRST: "UnlockType",
+    Rule.DUPLICATE_TITLE: "Title",
+    Rule.TIMED_ZERO_DAYS: "UnlockAfterDays",
+}
+
+
+def _unsafe_ip(host: str) -> str | None:
+    """Why an IP-literal host is not allowed (None when it is a public address or a name)."""
+    if not _MAYBE_IP.fullmatch(host):
+        return None
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # legacy numeric forms ("127.1", "2130706433", "0x7f.1") that resolvers accept
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except (OSError, ValueError):
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_unspecified
+        or address.is_multicast
+    ):
+        return "points at a private or local network address"
+    return None
+
+
+def is_safe_image_url(url: str, *, allow_hosts: Collection[str] = ()) -> str | None:
+    """Why `url` is not an acceptable thumbnail address, or None when it is.
+
+    Accepted: an absolute http(s) URL with a host, no user name or password, no private or
+    local IP literal, whose path ends in .jpg, .jpeg, .png or .gif (case and query ignored).
+    `allow_hosts` exempts named hosts from the private-address rule (tests use 127.0.0.1).
+    """
+    text = url.strip()
+    if not text or _SPACE_OR_CONTROL.search(text):
+        return "is not a web address (it is blank or contains spaces)"
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "is not a valid web address"
+    scheme = parts.scheme.lower()
+    if scheme in _BANNED_SCHEMES:
+        return f"uses the {scheme}: scheme, which is not allowed"
+    if scheme not in ("http", "https"):
+        return "is not an absolute http or https address"
+    if not host:
+        return "has no host name"
+    if parts.username is not None or parts.password is not None:
+        return "contains a user name or password"
+    if not parts.path.lower().endswith(IMAGE_EXTENSIONS):
+        return "does not end in .jpg, .jpeg, .png or .gif"
+    if host in allow_hosts:
+        return None
+    bare = host.rstrip(".")
+    if bare == "localhost" or bare.endswith(".localhost"):
+        return "points at a private or local network address"
+    return _unsafe_ip(bare)
+
+
+#: A fast path, never a rule: URLs of this plain shape (a DNS name ending in a letter label
+#: other than localhost, an optional short port, a simple path ending in an image extension,
+#: an optional query) always pass `is_safe_image_url` (a Hypothesis test holds it to that), so
+#: only the other URLs need the per-URL function.
+_PLAIN_SAFE_URL = re.compile(
+    r"(?i)https?://"
+    r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?!localhost(?![a-z0-9-]))[a-z][a-z0-9-]*[a-z0-9]"
+    r"(?::[0-9]{1,4})?"
+    r"/[a-z0-9._~/%!$&'()*+,;=:-]*\.(?:jpe?g|png|gif)"
+    r"(?:\?[^\s#\x00-\x1f\x7f]*)?"
+)
+
+
+_ALL_PLAIN = re.compile(f"(?:{_PLAIN_SAFE_URL.pattern.removeprefix('(?i)')}\n)*", re.IGNORECASE)
+
+
+def _all_plain(urls: list[str]) -> bool:
+    """True when every URL is plain-safe: one regex pass over the joined text (no URL
+    matching the pattern can contain a newline, so a match cannot span two URLs)."""
+    return _ALL_PLAIN.fullmatch("".join(url + "\n" for url in urls)) is not None
+
+
+def url_problems(urls: pd.Series, *, allow_hosts: Collection[str] = ()) -> pd.Series:
+    """`is_safe_image_url` over a Series, once per distinct URL (NA for blank or safe)."""
+    present = urls.dropna()
+    if _all_plain(present.tolist()):
+        return pd.Series(pd.NA, index=urls.index, dtype="str")
+    present = present[~present.str.fullmatch(_PLAIN_SAFE_URL).astype(bool)]
+    distinct = pd.unique(present)
+    reasons = {url: is_safe_image_url(url, allow_hosts=allow_hosts) for url in distinct}
+    return present.map(reasons).reindex(urls.index)
+
+
+def _title_key(titles: pd.Series) -> pd.Series:
+    """Titles compared trimmed, NFC-normalised and case-insensitively."""
+    return titles.str.normalize("NFC").str.casefold()
+
+
+class CourseSection(pa.DataFrameModel):
+    """One spreadsheet row per section, typed by `importer.normalise` (NA: blank or bad)."""
+
+    source_row: Series[np.int64]
+    CourseId: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    Title: Series[str] = pa.Field(nullable=True)
+    DisplayOrder: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    UnlockType: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    UnlockAfterDays: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    SectionContents: Series[str] = pa.Field(nullable=True)
+    Active: Series[pd.BooleanDtype] = pa.Field(nullable=True)
+    NewImageUrl: Series[str] = pa.Field(nullable=True)
+    ClearImageFile: Series[pd.BooleanDtype] = pa.Field(nullable=True)
+
+    class Config:
+        #: No coercion: normalise.py already typed every cell and turned unparseable text into
+        #: findings with row numbers; a coercion failure here would lose that.
+        coerce = False
+        #: The typed table holds exactly these columns (absent optional columns are all NA).
+        strict = True
+        name = "CourseSection"
+
+    # --- errors ---
+
+    # A section needs its course, a title, a position and an unlock rule.
+    @pa.check(
+        "CourseId", "Title", "DisplayOrder", "UnlockType", name=str(Rule.REQUIRED), ignore_na=False
+    )
+    def required(cls, values: Series) -> Series[bool]:
+        return values.notna()
+
+    # Course ids start at 1.
+    @pa.check("CourseId", name=str(Rule.OUT_OF_RANGE))
+    def course_id_positive(cls, values: Series) -> Series[bool]:
+        return values >= 1
+
+    # Display orders are positions: 0 or more.
+    @pa.check("DisplayOrder", name=str(Rule.OUT_OF_RANGE))
+    def display_order_not_negative(cls, values: Series) -> Series[bool]:
+        return values >= 0
+
+    # A section opens between 0 and 3650 days (ten years) after enrolment.
+    @pa.check("UnlockAfterDays", name=str(Rule.OUT_OF_RANGE))
+    def days_in_range(cls, values: Series) -> Series[bool]:
+        return values.between(0, MAX_UNLOCK_DAYS)
+
+    # A thumbnail must be a public http(s) JPG, PNG or GIF address (see is_safe_image_url).
+    @pa.check("NewImageUrl", name=str(Rule.INVALID_THUMBNAIL_URL))
+    def thumbnail_url_safe(cls, urls: Series) -> Series[bool]:
+        return url_problems(urls).isna()
+
+    # A Timed section must say after how many days it opens.
+    @pa.dataframe_check(name=str(Rule.TIMED_NEEDS_DAYS))
+    def timed_needs_days(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~(df["UnlockType"].eq(TIMED).fillna(False) & df["UnlockAfterDays"].isna())
+
+    # Two sections of one course cannot share a position (every row involved is flagged).
+    @pa.dataframe_check(name=str(Rule.DISPLAY_ORDER_DUPLICATE))
+    def display_order_unique(cls, df: pd.DataFrame) -> Series[bool]:
+        keyed = df["CourseId"].notna() & df["DisplayOrder"].notna()
+        return ~(keyed & df.duplicated(["CourseId", "DisplayOrder"], keep=False))
+
+    # Setting a thumbnail and removing it on the same row contradict each other.
+    @pa.dataframe_check(name=str(Rule.THUMBNAIL_CONFLICT))
+    def thumbnail_or_remove(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~(df["NewImageUrl"].notna() & df["ClearImageFile"].fillna(False))
+
+    # --- warnings ---
+
+    # Days only matter for Timed sections; a positive number elsewhere is probably a mistake.
+    @pa.dataframe_check(name=str(Rule.DAYS_IGNORED))
+    def days_only_when_timed(cls, df: pd.DataFrame) -> Series[bool]:
+        not_timed = df["UnlockType"].notna() & df["UnlockType"].ne(TIMED).fillna(False)
+        return ~(not_timed & df["UnlockAfterDays"].gt(0).fillna(False))
+
+    # The first section of a course has no previous section to complete.
+    @pa.dataframe_check(name=str(Rule.SEQUENTIAL_FIRST))
+    def first_not_sequential(cls, df: pd.DataFrame) -> Series[bool]:
+        first = df["DisplayOrder"].eq(df.groupby("CourseId")["DisplayOrder"].transform("min"))
+        return ~(first.fillna(False) & df["UnlockType"].eq(SEQUENTIAL).fillna(False))
+
+    # Two sections of one course with the same title are probably a copy-paste slip.
+    @pa.dataframe_check(name=str(Rule.DUPLICATE_TITLE))
+    def title_unique_in_course(cls, df: pd.DataFrame) -> Series[bool]:
+        keyed = df["CourseId"].notna() & df["Title"].notna()
+        pairs = pd.DataFrame({"course": df["CourseId"], "title": _title_key(df["Title"])})
+        return ~(keyed & pairs.duplicated(keep=False))
+
+    # Timed with 0 days opens at once: Immediate says so more clearly.
+    @pa.dataframe_check(name=str(Rule.TIMED_ZERO_DAYS))
+    def timed_not_zero(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~(
+            df["UnlockType"].eq(TIMED).fillna(False) & df["UnlockAfterDays"].eq(0).fillna(False)
+        )
+
+
+def schema_failures(table: pd.DataFrame) -> pd.DataFrame:
+    """Validate lazily and return one row per (table index, rule, field) that failed."""
+    failures = pd.DataFrame({"index": pd.Series(dtype="int64"), "rule": [], "field": []})
+    try:
+        CourseSection.validate(table, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        known = cases["check"].isin(set(Rule))
+        if not known.all():  # a dtype or column problem is a bug in normalise.py, not data
+            raise RuntimeError(f"typed table does not match the schema: {errors}") from None
+        field = cases["check"].map(DATAFRAME_RULE_FIELDS).fillna(cases["column"])
+        failures = (
+            pd.DataFrame(
+                {"index": cases["index"].astype("int64"), "rule": cases["check"], "field": field}
+            )
+            .drop_duplicates()
+            .reset_index(drop=True)
+        )
+    return failures

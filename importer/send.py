@@ -1,0 +1,470 @@
+"""Send: POST each planned row exactly once, with worker threads, a ledger and reconcile.
+
+The rules (docs/reliability.md R2-R4): every POST goes through `retry.call_create`, which
+re-sends only what was certainly not applied. A row whose outcome is unknown
+(AmbiguousError) is never posted again blindly: it is set aside, and once the grace period
+since it was sent has passed, its course's sections are listed ONCE for all of that course's
+waiting rows (other rows keep flowing meanwhile). Found: adopt the Id. Absent: post again,
+as a new attempt, up to `max_attempts` in total. The ledger records the intent before each
+POST and the outcome right after, so a crash at any moment is reconciled by the next run.
+
+Threads + sync httpx (not asyncio), so a notebook cell with a running event loop just works.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import pandas as pd
+
+from importer.codes import RowStatus
+from importer.errors import (
+    AmbiguousError,
+    ApiError,
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    RejectedError,
+    ThrottledError,
+    TlsError,
+    TransportError,
+)
+from importer.ledger import Key, Ledger, LedgerStatus
+from importer.pacing import Cancelled
+from importer.plan import LIST_PAGE_SIZE, ServerSection, normalize_title
+from importer.retry import RetryPolicy, call_create
+
+logger = logging.getLogger(__name__)
+
+#: How often the coordinator wakes up to notice a cancel request while waiting.
+POLL_SECONDS = 0.2
+
+
+class StopReason(StrEnum):
+    """Why a run stopped before every row was settled."""
+
+    BUDGET = "budget"  # --max-writes spent (exit 4)
+    BREAKER = "breaker"  # too many consecutive server/transport failures (exit 4)
+    RETRY_AFTER = "retry_after"  # Retry-After beyond --max-retry-after (exit 4)
+    CANCELLED = "cancelled"  # Ctrl-C / cancel event (exit 4)
+    AUTH = "auth"  # credentials or permissions (exit 3)
+    CONFIG = "config"  # wrong URL, TLS failure, 404 on the collection (exit 3)
+
+
+@dataclass
+class SendItem:
+    """One row to post (or to reconcile first, when `sent_at` is set)."""
+
+    source_row: int
+    key: Key
+    payload: dict[str, object]
+    payload_hash: str
+    sent_at: float | None = None  # wall clock of the last send whose outcome is unknown
+    attempts: int = 0  # POSTs of this row so far, all runs (from the ledger)
+
+    @property
+    def title(self) -> str:
+        return str(self.payload.get("Title") or "")
+
+
+@dataclass
+class RowOutcome:
+    """What this run did with one row (a line of the results frame)."""
+
+    source_row: int
+    key: Key
+    title: str
+    status: RowStatus
+    section_id: int | None = None
+    http_status: int | None = None
+    attempts: int = 0  # POSTs sent in this run
+    errors: str = ""
+
+
+@dataclass
+class SendResult:
+    outcomes: dict[int, RowOutcome] = field(default_factory=dict)  # by source_row
+    stop: StopReason | None = None
+    message: str = ""
+    posts: int = 0
+    reconciles: int = 0
+    first_post_at: float | None = None
+    last_post_at: float | None = None
+
+    @property
+    def write_rate_per_minute(self) -> float:
+        """POSTs per minute between the first and the last answer of this run."""
+        if self.posts < 2 or self.first_post_at is None or self.last_post_at is None:
+            return 0.0
+        span = self.last_post_at - self.first_post_at
+        return (self.posts - 1) / span * 60.0 if span > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    concurrency: int = 2
+    reconcile_grace: float = 15.0
+    max_attempts: int = 5
+    breaker: int = 5
+
+
+class Sender:
+    """Runs the POSTs and reconciles of one file; one instance per run."""
+
+    def __init__(
+        self,
+        *,
+        client: object,  # importer.client.NexudusClient
+        ledger: Ledger,
+        ledger_scope: str,
+        source_file: str,
+        policy: RetryPolicy,
+        settings: SendSettings,
+        take_write: Callable[[], bool],
+        on_outcome: Callable[[RowOutcome], object] | None = None,
+        cancel: threading.Event | None = None,
+        on_stop: Callable[[], object] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.ledger = ledger
+        self.scope = ledger_scope
+        self.source_file = source_file
+        self.policy = policy
+        self.settings = settings
+        self.take_write = take_write
+        self.on_outcome = on_outcome
+        self.cancel = cancel or threading.Event()
+        self.on_stop = on_stop
+        self.clock = clock
+        self.result = SendResult()
+        self._lock = threading.Lock()
+        self._queue: deque[SendItem] = deque()
+        self._waiting: dict[int, list[SendItem]] = defaultdict(list)  # course -> items
+        self._reconciling: set[int] = set()
+        self._attempts_now: dict[int, int] = defaultdict(int)  # source_row -> POSTs this run
+        self._consecutive_failures = 0
+        self._wake = threading.Event()
+
+    # -- public ------------------------------------------------------------------------------
+
+    def run(self, items: list[SendItem]) -> SendResult:
+        """Post or reconcile every item; return when all are settled or the run stops."""
+        now = self.clock()
+        for item in items:
+            if item.sent_at is not None and now - item.sent_at < self.settings.reconcile_grace:
+                self._waiting[item.key[0]].append(item)  # sent recently: reconcile first
+            elif item.sent_at is not None:
+                self._retry_or_give_up(item)  # the plan's listing (after grace) showed it absent
+            else:
+                self._queue.append(item)
+        workers = max(1, int(self.settings.concurrency))
+        in_flight: set[Future[None]] = set()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sections-send") as pool:
+            while True:
+                if self.cancel.is_set():
+                    self._stop(StopReason.CANCELLED, "interrupted; run the same command again "
+                               "to continue")
+                done = {f for f in in_flight if f.done()}
+                in_flight -= done
+                for future in done:
+                    future.result()  # worker errors are handled inside; re-raise bugs
+                if self.result.stop is not None:
+                    if not in_flight:
+                        break
+                    wait(in_flight, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                    continue
+                self._schedule_reconciles(pool, in_flight, workers)
+                while len(in_flight) < workers and self.result.stop is None:
+                    item = self._next_item()
+                    if item is None:
+                        break
+                    if not self.take_write():
+                        with self._lock:
+                            self._queue.appendleft(item)
+                        self._stop(StopReason.BUDGET, "the write budget (--max-writes) is "
+                                   "spent; run the same command again to continue")
+                        break
+                    in_flight.add(pool.submit(self._post, item))
+                if not in_flight:
+                    with self._lock:
+                        idle = not self._queue and not self._waiting
+                    if idle:
+                        break
+                    self._wake.clear()
+                    self._wake.wait(min(POLL_SECONDS, self._seconds_to_next_due()))
+                else:
+                    wait(in_flight, timeout=min(POLL_SECONDS, self._seconds_to_next_due()),
+                         return_when=FIRST_COMPLETED)
+        self._settle_leftovers()
+        return self.result
+
+    # -- scheduling ----------------------------------------------------------------------------
+
+    def _next_item(self) -> SendItem | None:
+        with self._lock:
+            return self._queue.popleft() if self._queue else None
+
+    def _seconds_to_next_due(self) -> float:
+        with self._lock:
+            sent = [i.sent_at or 0.0 for items in self._waiting.values() for i in items]
+        if not sent:
+            return POLL_SECONDS
+        return max(0.0, min(sent) + self.settings.reconcile_grace - self.clock())
+
+    def _schedule_reconciles(self, pool: ThreadPoolExecutor, in_flight: set[Future[None]],
+                             workers: int) -> None:
+        """One listing per course once its oldest waiting row's grace has passed."""
+        now = self.clock()
+        with self._lock:
+            due = [course for course, items in self._waiting.items()
+                   if items and course not in self._reconciling
+                   and min(i.sent_at or 0.0 for i in items) + self.settings.reconcile_grace
+                   <= now]
+        for course in due:
+            if len(in_flight) >= workers:
+                return
+            with self._lock:
+                self._reconciling.add(course)
+            in_flight.add(pool.submit(self._reconcile, course))
+
+    def _stop(self, reason: StopReason, message: str) -> None:
+        with self._lock:
+            if self.result.stop is not None:
+                return
+            self.result.stop = reason
+            self.result.message = message
+        logger.warning("stopping the run: %s", message)
+        if reason in (StopReason.CANCELLED, StopReason.AUTH, StopReason.CONFIG,
+                      StopReason.RETRY_AFTER) and self.on_stop is not None:
+            self.on_stop()  # wake requests still waiting for a slot: they were never sent
+        self._wake.set()
+
+    # -- one POST ------------------------------------------------------------------------------
+
+    def _post(self, item: SendItem) -> None:
+        record = self.ledger.mark_intent(self.scope, item.key, payload_hash=item.payload_hash,
+                                         source_file=self.source_file,
+                                         source_row=item.source_row)
+        item.attempts = record.attempts
+        item.sent_at = record.sent_at
+        with self._lock:
+            self._attempts_now[item.source_row] += 1
+        try:
+            section_id = call_create(lambda: self.client.create_section(item.payload),  # type: ignore[attr-defined]
+                                     self.policy)
+        except AmbiguousError as exc:
+            self._failure_counts(True)
+            self.ledger.mark(self.scope, item.key, LedgerStatus.AMBIGUOUS, error=str(exc))
+            logger.info("row %d: outcome unknown (%s); will reconcile", item.source_row,
+                        exc.cause or exc)
+            with self._lock:
+                self._waiting[item.key[0]].append(item)
+            self._note_answer(exc.status)
+        except RejectedError as exc:
+            self._failure_counts(False)
+            text = "; ".join(f"{p}: {m}" if p else m for p, m in exc.errors) or str(exc)
+            self.ledger.mark(self.scope, item.key, LedgerStatus.FAILED, error=text)
+            self._finish(item, RowStatus.FAILED, http_status=exc.status, errors=text)
+            self._note_answer(exc.status)
+        except Cancelled:
+            self._not_sent(item, "cancelled before it was sent")
+        except ThrottledError as exc:
+            self._not_sent(item, str(exc))
+            if exc.retry_after is not None and exc.retry_after > self.policy.max_retry_after:
+                self._stop(StopReason.RETRY_AFTER,
+                           f"the API asked to wait {exc.retry_after:g}s, more than "
+                           f"--max-retry-after {self.policy.max_retry_after:g}s; run the same "
+                           "command again later")
+            else:
+                self._failure_counts(True)
+                self._requeue(item)
+        except TlsError as exc:
+            self._not_sent(item, str(exc))
+            self._stop(StopReason.CONFIG, str(exc))
+        except TransportError as exc:
+            self._not_sent(item, str(exc))
+            self._failure_counts(True)
+            self._requeue(item)
+        except AuthError as exc:
+            self._not_sent(item, str(exc))
+            self._stop(StopReason.AUTH, str(exc))
+        except (NotFoundError, ConfigError) as exc:
+            self._not_sent(item, str(exc))
+            self._stop(StopReason.CONFIG, f"{exc} (check --api-url)")
+        except (ApiError, Exception) as exc:  # unknown: assume it may have been applied
+            logger.exception("row %d: unexpected error while posting", item.source_row)
+            self._failure_counts(True)
+            self.ledger.mark(self.scope, item.key, LedgerStatus.AMBIGUOUS,
+                             error=f"{type(exc).__name__}")
+            with self._lock:
+                self._waiting[item.key[0]].append(item)
+        else:
+            self._failure_counts(False)
+            self.ledger.mark(self.scope, item.key, LedgerStatus.CREATED, section_id=section_id)
+            self._finish(item, RowStatus.CREATED, section_id=section_id, http_status=200)
+            self._note_answer(200)
+
+    def _not_sent(self, item: SendItem, why: str) -> None:
+        """The POST certainly did not apply: give the row back as pending."""
+        self.ledger.mark(self.scope, item.key, LedgerStatus.PENDING, error=why,
+                         undo_attempt=True)
+        item.sent_at = None
+        with self._lock:
+            self._attempts_now[item.source_row] -= 1
+            self.result.outcomes.setdefault(item.source_row, RowOutcome(
+                item.source_row, item.key, item.title, RowStatus.PENDING, errors=why))
+
+    def _requeue(self, item: SendItem) -> None:
+        with self._lock:
+            self.result.outcomes.pop(item.source_row, None)
+            self._queue.append(item)
+
+    def _note_answer(self, status: int | None) -> None:
+        now = self.clock()
+        with self._lock:
+            self.result.posts += 1
+            if self.result.first_post_at is None:
+                self.result.first_post_at = now
+            self.result.last_post_at = now
+
+    def _failure_counts(self, failed: bool) -> None:
+        """The run-level breaker: N consecutive server/transport failures stop the run."""
+        with self._lock:
+            self._consecutive_failures = self._consecutive_failures + 1 if failed else 0
+            tripped = self._consecutive_failures >= self.settings.breaker > 0
+            count = self._consecutive_failures
+        if tripped:
+            self._stop(StopReason.BREAKER, f"{count} server or network failures in a row; "
+                       "run the same command again later to continue")
+
+    # -- reconcile ----------------------------------------------------------------------------
+
+    def _reconcile(self, course_id: int) -> None:
+        started = self.clock()
+        try:
+            records = self.client.list_sections(course_id, page_size=LIST_PAGE_SIZE)  # type: ignore[attr-defined]
+        except Cancelled:
+            self._done_reconciling(course_id)
+            return
+        except AuthError as exc:
+            self._done_reconciling(course_id)
+            self._stop(StopReason.AUTH, str(exc))
+            return
+        except ThrottledError as exc:
+            self._done_reconciling(course_id)
+            self._stop(StopReason.RETRY_AFTER, f"listing course {course_id} was throttled "
+                       f"beyond the cap ({exc}); run the same command again later")
+            return
+        except (ApiError, Exception) as exc:  # reads are retried already; try later
+            logger.warning("listing course %d failed (%s); will try again", course_id,
+                           type(exc).__name__)
+            self._failure_counts(True)
+            with self._lock:
+                for item in self._waiting.get(course_id, []):
+                    item.sent_at = self.clock()  # push the next check one grace period out
+            self._done_reconciling(course_id)
+            return
+        with self._lock:
+            self.result.reconciles += 1
+            items = self._waiting.pop(course_id, [])
+        sections = [ServerSection.from_record(r) for r in records]
+        still_waiting: list[SendItem] = []
+        for item in items:
+            title = normalize_title(item.title)
+            same = [s for s in sections
+                    if s.display_order == item.key[1] and normalize_title(s.title) == title]
+            if len(same) == 1:
+                self.ledger.mark(self.scope, item.key, LedgerStatus.CREATED,
+                                 section_id=same[0].id)
+                self._finish(item, RowStatus.CREATED, section_id=same[0].id,
+                             errors="", note="adopted after an unknown outcome")
+            elif len(same) >= 2:
+                ids = ", ".join(str(s.id) for s in same)
+                text = f"{len(same)} sections match this row (Ids {ids}); remove the extra ones"
+                self.ledger.mark(self.scope, item.key, LedgerStatus.FAILED, error=text)
+                self._finish(item, RowStatus.DUPLICATE_EXISTS, section_id=same[0].id,
+                             errors=text)
+            elif item.sent_at is not None and \
+                    started - item.sent_at < self.settings.reconcile_grace:
+                still_waiting.append(item)  # absent, but too early to conclude
+            else:
+                self._retry_or_give_up(item)
+        with self._lock:
+            if still_waiting:
+                self._waiting[course_id].extend(still_waiting)
+        self._done_reconciling(course_id)
+
+    def _done_reconciling(self, course_id: int) -> None:
+        with self._lock:
+            self._reconciling.discard(course_id)
+            if not self._waiting.get(course_id):
+                self._waiting.pop(course_id, None)
+        self._wake.set()
+
+    def _retry_or_give_up(self, item: SendItem) -> None:
+        """Absent after the grace period: post again, unless it was tried too often."""
+        if item.attempts >= self.settings.max_attempts:
+            text = (f"sent {item.attempts} times without a confirmed answer and not found on "
+                    "the server; check the course in Nexudus, then run again")
+            self.ledger.mark(self.scope, item.key, LedgerStatus.FAILED, error=text)
+            self._finish(item, RowStatus.FAILED, errors=text)
+            return
+        item.sent_at = None
+        with self._lock:
+            self._queue.appendleft(item)
+
+    # -- results -------------------------------------------------------------------------------
+
+    def _finish(self, item: SendItem, status: RowStatus, *, section_id: int | None = None,
+                http_status: int | None = None, errors: str = "", note: str = "") -> None:
+        with self._lock:
+            outcome = RowOutcome(item.source_row, item.key, item.title, status,
+                                 section_id=section_id, http_status=http_status,
+                                 attempts=self._attempts_now.get(item.source_row, 0),
+                                 errors=errors)
+            self.result.outcomes[item.source_row] = outcome
+        if note:
+            logger.info("row %d: %s", item.source_row, note)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+    def _settle_leftovers(self) -> None:
+        """After a stop: rows still waiting are `ambiguous`, rows never sent are `pending`."""
+        with self._lock:
+            waiting = [i for items in self._waiting.values() for i in items]
+            queued = list(self._queue)
+            self._waiting.clear()
+            self._queue.clear()
+        for item in waiting:
+            self._finish(item, RowStatus.AMBIGUOUS,
+                         errors="sent, outcome unknown; the next run reconciles it")
+        for item in queued:
+            if item.source_row not in self.result.outcomes or \
+                    self.result.outcomes[item.source_row].status != RowStatus.PENDING:
+                self._finish(item, RowStatus.PENDING, errors="not sent yet; run again")
+
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "source_row", "course_id", "display_order", "title", "status", "section_id",
+    "http_status", "attempts", "errors",
+)
+
+
+def results_frame(records: list[dict[str, object]]) -> pd.DataFrame:
+    """The results frame (ARCHITECTURE.md) from plain dicts, in source_row order."""
+    frame = pd.DataFrame.from_records(records, columns=list(RESULT_COLUMNS))
+    frame = frame.sort_values("source_row", kind="stable").reset_index(drop=True)
+    for column in ("source_row", "course_id", "display_order", "section_id", "http_status"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+    frame["attempts"] = pd.to_numeric(frame["attempts"], errors="coerce").fillna(0).astype(int)
+    for column in ("title", "status", "errors"):
+        frame[column] = frame[column].fillna("").astype("string")
+    return frame

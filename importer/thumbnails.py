@@ -1,0 +1,166 @@
+"""Opt-in thumbnail checks (`--check-thumbnails`): is each image URL reachable and an image?
+
+Each distinct URL that passed the schema's URL rules gets one HEAD request (a ranged GET,
+`Range: bytes=0-0`, when the server answers HEAD with 405 or 501). Redirects are followed by
+hand, at most five hops, and every hop is re-checked with `schema.is_safe_image_url` so a public
+address cannot bounce the check into a private network. The client is separate from the API
+client and carries no credentials.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+import pandas as pd
+
+from importer.codes import Rule, severity_of
+from importer.columns import BY_FIELD
+from importer.findings import FINDING_COLUMNS, findings_frame
+from importer.read import Sheet
+from importer.schema import is_safe_image_url, url_problems
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif"})
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CONTENT_RANGE_TOTAL = re.compile(r"bytes\s+[^/]*/(\d+)")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one thumbnail URL failed the online check."""
+
+    rule: Rule
+    detail: str  # completes "Thumbnail URL on row N ..."
+
+
+class ThumbnailChecker:
+    """Checks image URLs concurrently; `allow_hosts` exempts hosts (tests: 127.0.0.1)."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        max_workers: int = 8,
+        allow_hosts: Collection[str] = (),
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self.max_workers = max_workers
+        self.allow_hosts = frozenset(allow_hosts)
+        self.transport = transport
+
+    def url_check(self, url: str) -> str | None:
+        return is_safe_image_url(url, allow_hosts=self.allow_hosts)
+
+    def check_all(self, urls: Iterable[str]) -> dict[str, Problem | None]:
+        """Check each distinct URL once; the result maps URL -> problem (None when fine)."""
+        distinct = list(dict.fromkeys(urls))
+        if not distinct:
+            return {}
+        with (
+            httpx.Client(
+                timeout=self.timeout,
+                follow_redirects=False,
+                transport=self.transport,
+                headers={"User-Agent": "course-sections-importer thumbnail check"},
+                trust_env=False,
+            ) as client,
+            ThreadPoolExecutor(max_workers=min(self.max_workers, len(distinct))) as pool,
+        ):
+            results = pool.map(lambda url: self.check(client, url), distinct)
+            return dict(zip(distinct, results, strict=True))
+
+    def check(self, client: httpx.Client, url: str) -> Problem | None:
+        """One URL: follow up to MAX_REDIRECTS hops by hand, then judge the final answer."""
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = _probe(client, current)
+            except httpx.HTTPError as error:
+                return Problem(
+                    Rule.THUMBNAIL_UNREACHABLE, f"could not be reached ({type(error).__name__})"
+                )
+            if response.status_code not in _REDIRECTS:
+                return _judge(response)
+            location = response.headers.get("location")
+            if not location:
+                return Problem(Rule.THUMBNAIL_UNREACHABLE, "redirects without saying where to")
+            current = str(httpx.URL(current).join(location))
+            reason = self.url_check(current)
+            if reason is not None:
+                return Problem(Rule.INVALID_THUMBNAIL_URL, f"redirects to an address that {reason}")
+        return Problem(Rule.THUMBNAIL_UNREACHABLE, f"redirects more than {MAX_REDIRECTS} times")
+
+
+def _probe(client: httpx.Client, url: str) -> httpx.Response:
+    """HEAD, or a one-byte ranged GET when the server does not support HEAD (body not read)."""
+    response = client.head(url)
+    if response.status_code not in (405, 501):
+        return response
+    with client.stream("GET", url, headers={"Range": "bytes=0-0"}) as streamed:
+        return streamed  # headers only: the body is never downloaded
+
+
+def _size(response: httpx.Response) -> int | None:
+    total = _CONTENT_RANGE_TOTAL.match(response.headers.get("content-range", ""))
+    if total:
+        return int(total.group(1))
+    length = response.headers.get("content-length", "")
+    return int(length) if length.isdigit() and response.status_code != 206 else None
+
+
+def _judge(response: httpx.Response) -> Problem | None:
+    if not 200 <= response.status_code < 300:
+        return Problem(
+            Rule.THUMBNAIL_UNREACHABLE, f"answered HTTP {response.status_code} instead of the image"
+        )
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in IMAGE_TYPES:
+        shown = content_type or "no content type"
+        return Problem(Rule.THUMBNAIL_NOT_IMAGE, f"is not a JPG, PNG or GIF image ({shown})")
+    size = _size(response)
+    if size is not None and size > MAX_IMAGE_BYTES:
+        megabytes = size / (1024 * 1024)
+        return Problem(Rule.THUMBNAIL_TOO_LARGE, f"is {megabytes:.1f} MB, over the 10 MB limit")
+    return None
+
+
+def thumbnail_findings(
+    table: pd.DataFrame, sheet: Sheet, checker: ThumbnailChecker | None = None
+) -> pd.DataFrame:
+    """Findings for rows whose (rule-abiding) thumbnail URL fails the online check.
+
+    `table` is the typed table with a positional index matching `sheet.raw`.
+    """
+    checker = checker or ThumbnailChecker()
+    urls = table["NewImageUrl"]
+    problems = url_problems(urls, allow_hosts=checker.allow_hosts)
+    candidates = urls[urls.notna() & problems.isna()]
+    results = checker.check_all(candidates.tolist())
+    failing = [(pos, results[url]) for pos, url in candidates.items() if results.get(url)]
+    if not failing:
+        return findings_frame()
+    raw_col = sheet.columns["NewImageUrl"]
+    header = BY_FIELD["NewImageUrl"].header
+    rows: list[dict[str, object]] = []
+    for pos, problem in failing:
+        assert problem is not None
+        source_row = int(table["source_row"].iloc[pos])
+        rows.append(
+            {
+                "source_row": source_row,
+                "column": raw_col,
+                "field": "NewImageUrl",
+                "value": str(sheet.raw[raw_col].iloc[pos]),
+                "rule": str(problem.rule),
+                "severity": str(severity_of(problem.rule)),
+                "message": f"{header} on row {source_row} {problem.detail}: "
+                "check the address opens the image in a browser, or clear it.",
+            }
+        )
+    return findings_frame(pd.DataFrame(rows, columns=list(FINDING_COLUMNS)))

@@ -1,0 +1,320 @@
+"""Validate a sheet: normalise, run the schema, gather every finding in one pass.
+
+`validate_sheet` never prints and never raises on bad rows: every problem is a row of the
+findings table (importer.findings), and the result says which rows may be sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from importer.codes import Rule, Severity, severity_of
+from importer.columns import BY_FIELD, FIELDS, TIMED, UNLOCK_TYPES
+from importer.findings import FINDING_COLUMNS, concat_findings, findings_frame
+from importer.normalise import normalise_frame, type_findings
+from importer.read import Sheet, read_sheet
+from importer.schema import MAX_UNLOCK_DAYS, schema_failures, url_problems
+
+
+@dataclass(frozen=True)
+class ValidRow:
+    """A row that passed validation, ready to be planned and posted."""
+
+    source_row: int
+    key: tuple[int, int]  # (CourseId, DisplayOrder)
+    payload: dict[str, object]  # POST body (plain Python ints, bools and strs)
+
+
+@dataclass
+class ValidationResult:
+    """Everything validation learnt about one sheet."""
+
+    sheet: Sheet
+    table: pd.DataFrame  # source_row + one typed column per field, NA if blank or bad
+    findings: pd.DataFrame  # findings.FINDING_COLUMNS
+    errors: int
+    warnings: int
+    ok: bool
+    invalid_rows: set[int] = field(default_factory=set)
+
+    def valid_rows(self) -> list[ValidRow]:
+        """Rows without errors, with the POST body each one becomes."""
+        table = self.table[~self.table["source_row"].isin(self.invalid_rows)]
+        present = set(self.sheet.columns)
+        cols = {
+            name: table[name].astype(object).where(table[name].notna(), None).tolist()
+            for name in ("source_row", *FIELDS)
+        }
+        rows: list[ValidRow] = []
+        for i, source_row in enumerate(cols["source_row"]):
+            unlock = int(cols["UnlockType"][i])
+            days = cols["UnlockAfterDays"][i]
+            payload: dict[str, object] = {
+                "CourseId": int(cols["CourseId"][i]),
+                "Title": str(cols["Title"][i]),
+                "DisplayOrder": int(cols["DisplayOrder"][i]),
+                "UnlockType": unlock,
+                "UnlockAfterDays": int(days) if unlock == TIMED and days is not None else 0,
+            }
+            if "SectionContents" in present and cols["SectionContents"][i] is not None:
+                payload["SectionContents"] = str(cols["SectionContents"][i])
+            if "Active" in present:
+                payload["Active"] = bool(cols["Active"][i])
+            if "NewImageUrl" in present and cols["NewImageUrl"][i] is not None:
+                payload["NewImageUrl"] = str(cols["NewImageUrl"][i])
+            if "ClearImageFile" in present and cols["ClearImageFile"][i] is True:
+                payload["ClearImageFile"] = True
+            key = (payload["CourseId"], payload["DisplayOrder"])
+            rows.append(ValidRow(int(source_row), key, payload))  # type: ignore[arg-type]
+        return rows
+
+
+# --- messages (built only for rows that have findings) ---------------------------------------
+
+
+def _header(name: str) -> str:
+    return BY_FIELD[name].header
+
+
+def _rows_text(rows: list[int]) -> str:
+    rows = sorted(rows)
+    if len(rows) == 1:
+        return f"row {rows[0]}"
+    return "rows " + ", ".join(str(r) for r in rows[:-1]) + f" and {rows[-1]}"
+
+
+def _times(count: int) -> str:
+    return "twice" if count == 2 else f"{count} times"
+
+
+def _group_messages(
+    table: pd.DataFrame, positions: list[int], keys: list[str], make: Callable[..., str]
+) -> list[str]:
+    """Messages for rows that share a key: each names every row of its group.
+
+    `make(key, rows, value)` gets the group key, the group's source rows and the row's value.
+    """
+    part = table.iloc[positions]
+    groups: dict[tuple[object, ...], list[int]] = {}
+    tuples = list(zip(*(part[k].tolist() for k in keys), strict=True))
+    for key, row in zip(tuples, part["source_row"].tolist(), strict=True):
+        groups.setdefault(key, []).append(int(row))
+    own = part[keys[-1] if keys[-1] in FIELDS else "Title"].tolist()
+    return [make(key, groups[key], value) for key, value in zip(tuples, own, strict=True)]
+
+
+def _messages(rule: str, fld: str, table: pd.DataFrame, positions: list[int]) -> list[str]:
+    """One sentence per failing row: what is wrong, where, and how to fix it."""
+    part = table.iloc[positions]
+    rows = part["source_row"].tolist()
+    values = part[fld].astype(object).tolist()
+    courses = part["CourseId"].astype(object).tolist()
+    header = _header(fld)
+    if rule == Rule.REQUIRED:
+        return [f"{header} is blank on row {r}: fill it in." for r in rows]
+    if rule == Rule.OUT_OF_RANGE:
+        bound = {
+            "CourseId": "a course id of 1 or more",
+            "DisplayOrder": "a position of 0 or more",
+            "UnlockAfterDays": f"a number of days from 0 to {MAX_UNLOCK_DAYS}",
+        }[fld]
+        return [
+            f"{header} {v} on row {r} is out of range: use {bound}."
+            for r, v in zip(rows, values, strict=True)
+        ]
+    if rule == Rule.INVALID_THUMBNAIL_URL:
+        why = url_problems(part["NewImageUrl"]).tolist()
+        return [
+            f"{header} on row {r} {w}: give a public https address of a JPG, PNG or GIF image."
+            for r, w in zip(rows, why, strict=True)
+        ]
+    if rule == Rule.TIMED_NEEDS_DAYS:
+        return [
+            f"Row {r} is Timed but {header} is blank: give the number of days after "
+            "enrolment, or choose another unlock type."
+            for r in rows
+        ]
+    if rule == Rule.THUMBNAIL_CONFLICT:
+        return [
+            f"Row {r} gives a {header} and says Yes to {_header('ClearImageFile')}: "
+            "keep only one of them."
+            for r in rows
+        ]
+    if rule == Rule.DAYS_IGNORED:
+        kinds = part["UnlockType"].map(UNLOCK_TYPES).tolist()
+        return [
+            f"{header} {v} on row {r} is ignored because the section is {k}: "
+            "clear it, or set the unlock type to Timed."
+            for r, v, k in zip(rows, values, kinds, strict=True)
+        ]
+    if rule == Rule.SEQUENTIAL_FIRST:
+        return [
+            f"Row {r} is the first section of course {c} but is Sequential, so nothing "
+            "comes before it: make it Immediate."
+            for r, c in zip(rows, courses, strict=True)
+        ]
+    if rule == Rule.TIMED_ZERO_DAYS:
+        return [
+            f"Row {r} is Timed with 0 days, so it opens at once: make it Immediate or "
+            "give a number of days."
+            for r in rows
+        ]
+    if rule == Rule.DISPLAY_ORDER_DUPLICATE:
+        return _group_messages(
+            table,
+            positions,
+            ["CourseId", "DisplayOrder"],
+            lambda key, group, _: (
+                f"{header} {key[1]} is used {_times(len(group))} in course "
+                f"{key[0]} ({_rows_text(group)}): give each section its own position."
+            ),
+        )
+    if rule == Rule.DUPLICATE_TITLE:
+        keyed = table.assign(_key=table["Title"].str.normalize("NFC").str.casefold())
+        return _group_messages(
+            keyed,
+            positions,
+            ["CourseId", "_key"],
+            lambda key, group, title: (
+                f"{header} {title!r} is used {_times(len(group))} in "
+                f"course {key[0]} ({_rows_text(group)}): give each section its own title."
+            ),
+        )
+    raise AssertionError(f"no message for rule {rule}")  # pragma: no cover
+
+
+def _schema_findings(typed: pd.DataFrame, sheet: Sheet, bad: dict[str, pd.Series]) -> pd.DataFrame:
+    """Map the schema's failure cases (index -> source_row) to findings."""
+    failures = schema_failures(typed)
+    if failures.empty:
+        return findings_frame()
+    parts: list[pd.DataFrame] = []
+    for (rule, fld), group in failures.groupby(["rule", "field"], sort=False):
+        positions = sorted(group["index"].tolist())
+        if fld in bad:  # a type finding already covers this cell
+            positions = [p for p in positions if not bad[fld].iloc[p]]
+        if rule == Rule.REQUIRED and fld not in sheet.columns:  # missing_column says it once
+            positions = []
+        if not positions:
+            continue
+        raw_col = sheet.columns.get(fld)
+        raw_values = (
+            sheet.raw[raw_col].iloc[positions].astype(str).tolist()
+            if raw_col
+            else [None] * len(positions)
+        )
+        parts.append(
+            pd.DataFrame(
+                {
+                    "source_row": typed["source_row"].iloc[positions].tolist(),
+                    "column": raw_col,
+                    "field": fld,
+                    "value": raw_values,
+                    "rule": str(rule),
+                    "severity": str(severity_of(Rule(rule))),
+                    "message": _messages(rule, fld, typed, positions),
+                },
+                columns=list(FINDING_COLUMNS),
+            )
+        )
+    return findings_frame(pd.concat(parts, ignore_index=True)) if parts else findings_frame()
+
+
+def validate_sheet(
+    sheet: Sheet, *, check_thumbnails: bool = False, thumbnail_checker: object | None = None
+) -> ValidationResult:
+    """Validate every row of `sheet` in one pass; never raises on bad data.
+
+    `thumbnail_checker` (a `thumbnails.ThumbnailChecker`) replaces the default checker when
+    `check_thumbnails` is true (tests use one that allows a loopback server).
+    """
+    raw = sheet.raw.reset_index(drop=True)
+    sheet_view = replace(sheet, raw=raw)  # positional index: schema failure index -> row
+    typed, bad = normalise_frame(raw, sheet.columns)
+    parts = [
+        findings_frame(sheet.findings),
+        type_findings(raw, sheet.columns, bad),
+        _schema_findings(typed, sheet_view, bad),
+    ]
+    if check_thumbnails and "NewImageUrl" in sheet.columns:
+        from importer.thumbnails import ThumbnailChecker, thumbnail_findings
+
+        checker = thumbnail_checker or ThumbnailChecker()
+        parts.append(thumbnail_findings(typed, sheet_view, checker))  # type: ignore[arg-type]
+    findings = concat_findings(*parts)
+    return _result(sheet, typed, findings)
+
+
+def _result(sheet: Sheet, typed: pd.DataFrame, findings: pd.DataFrame) -> ValidationResult:
+    is_error = findings["severity"] == str(Severity.ERROR)
+    errors = int(is_error.sum())
+    file_level = is_error & findings["source_row"].isna()
+    if file_level.any():  # e.g. a missing required column: no row can be imported
+        invalid = set(typed["source_row"].tolist())
+    else:
+        invalid = set(findings.loc[is_error, "source_row"].astype("int64").tolist())
+    return ValidationResult(
+        sheet=sheet,
+        table=typed,
+        findings=findings,
+        errors=errors,
+        warnings=len(findings) - errors,
+        ok=errors == 0,
+        invalid_rows=invalid,
+    )
+
+
+def validate_file(
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    delimiter: str | None = None,
+    check_thumbnails: bool = False,
+) -> ValidationResult:
+    """Read then validate one file. Raises InputError when the file cannot be read."""
+    return validate_sheet(
+        read_sheet(path, sheet=sheet, delimiter=delimiter), check_thumbnails=check_thumbnails
+    )
+
+
+def _plain(value: object) -> object:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()  # type: ignore[union-attr]
+    return value
+
+
+def summary(result: ValidationResult) -> dict[str, object]:
+    """The `sections validate --format json` object (JSON-native types only)."""
+    sheet = result.sheet
+    names = ("source_row", "column", "field", "value", "rule", "severity", "message")
+    data = {name: result.findings[name].astype(object).tolist() for name in names}
+    findings = [
+        {
+            "row": _plain(data["source_row"][i]),
+            "column": _plain(data["column"][i]),
+            "field": _plain(data["field"][i]),
+            "value": _plain(data["value"][i]),
+            "rule": _plain(data["rule"][i]),
+            "severity": _plain(data["severity"][i]),
+            "message": _plain(data["message"][i]),
+        }
+        for i in range(len(result.findings))
+    ]
+    return {
+        "file": str(sheet.path),
+        "sheet": sheet.sheet_name,
+        "encoding": sheet.encoding,
+        "delimiter": sheet.delimiter,
+        "rows": len(sheet.raw),
+        "errors": result.errors,
+        "warnings": result.warnings,
+        "findings": findings,
+    }
