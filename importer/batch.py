@@ -64,6 +64,7 @@ class BatchSettings:
     notify_url: str | None = None  # webhook receiving the summary JSON (POST, no credentials)
     notify_timeout: float = 5.0
     sandbox: bool = False  # start one built-in sandbox for the whole run (demos, tests)
+    sandbox_db: Path | None = None  # the sandbox's data file (None: temporary, gone after)
 
 
 @dataclass
@@ -222,9 +223,17 @@ def _api(settings: BatchSettings, template: JobSettings) -> Iterator[JobSettings
         return
     from importer.sandbox import SandboxConfig, SandboxServer
 
-    with SandboxServer(SandboxConfig()) as server:
+    db = Path(settings.sandbox_db).resolve() if settings.sandbox_db else None
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    with SandboxServer(SandboxConfig(db_path=db)) as server:
         yield dataclasses.replace(
-            template, api_url=server.url, credentials=sandbox_credentials(), sandbox=True
+            template,
+            api_url=server.url,
+            credentials=sandbox_credentials(),
+            sandbox=True,
+            # the port changes every run: key the ledger by the data file instead
+            ledger_scope=f"sandbox:{db}" if db else template.ledger_scope,
         )
 
 
@@ -298,12 +307,11 @@ class _Run:
         for path, first in ready:
             if not stop_reason and self.cancel is not None and self.cancel.is_set():
                 stop_reason = "run cancelled; the next run takes it"
-            if not stop_reason and self.budget.exhausted:
-                stop_reason = "write budget of this run used up; the next run takes it"
             if stop_reason:
-                code = ExitCode.RESUMABLE if "budget" in stop_reason else None
-                self.left(path, stop_reason, code)
+                self.left(path, stop_reason)
                 continue
+            # A spent write budget does not stop the loop: files needing no writes (all rows
+            # already there) still finish, invalid ones still go to failed/, the rest exit 4.
             if not _unchanged(path, first):
                 self.left(path, "changed while waiting; still being written")
                 continue

@@ -184,6 +184,8 @@ class NexudusClient:
         self._generation = 0
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        if isinstance(verify, str):  # a CA bundle path (httpx 0.28 wants a context)
+            verify = ssl.create_default_context(cafile=verify)
         if transport is None:
             transport = httpx.HTTPTransport(
                 verify=verify, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
@@ -193,7 +195,6 @@ class NexudusClient:
             timeout=timeout or DEFAULT_TIMEOUT,
             transport=transport,
             follow_redirects=False,
-            verify=verify,
             headers={
                 "Accept": "application/json",
                 "User-Agent": f"course-sections-importer/{__version__}",

@@ -50,7 +50,7 @@ def _batch_fields() -> dict[str, Any]:
     from importer.batch import BatchSettings
 
     hints = typing.get_type_hints(BatchSettings)
-    skip = {"job", "sandbox"}  # job options are top-level keys; the sandbox is a flag only
+    skip = {"job", "sandbox", "sandbox_db"}  # job options are top-level keys; sandbox: a flag
     return {f.name: hints[f.name] for f in dataclasses.fields(BatchSettings) if f.name not in skip}
 
 

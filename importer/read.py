@@ -7,10 +7,6 @@ The format is sniffed from the content, never trusted from the extension.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
-import re
 import string
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -32,20 +28,15 @@ from importer.columns import (
 )
 from importer.errors import InputError
 from importer.findings import Finding
+from importer.read_csv import HEADER_SCAN_ROWS, header_index, read_csv
 from importer.read_xlsx import display, read_xlsx
 
 MAX_FILE_BYTES = 500 * 1024 * 1024  # refuse bigger files before reading them
-MAX_FIELD_CHARS = 1_000_000  # one cell; bigger usually means an unclosed quote
-HEADER_SCAN_ROWS = 10  # the header is looked for within this many rows
-DELIMITERS = (",", ";", "\t", "|")
 FORMULA_KINDS = frozenset({"integer", "unlock_type", "boolean"})  # "=..." is never literal here
 
 _SAMPLE_BYTES = 256 * 1024
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_CONTROL = frozenset(chr(c) for c in range(32)) - set("\t\n\r\x0b\x0c")
-_RAGGED = re.compile(r"Expected \d+ fields in line \d+, saw (\d+)")
-_UNCLOSED = re.compile(r"EOF inside string starting at row (\d+)")
 
 
 @dataclass
@@ -55,7 +46,9 @@ class Sheet:
     `raw` holds `source_row` (the row number Excel/LibreOffice shows) plus one column per
     header as typed (all str, "" for blank cells). Blank rows are dropped. Columns that our own
     reports add (columns.REPORT_COLUMNS, e.g. "Error") are dropped so a fixed errors.csv can
-    be imported again; their names are in `extra["ignored"]`.
+    be imported again; their names are in `extra["ignored"]`. `extra["formula_cells"]` holds
+    {(source_row, raw column)} of formula cells without a saved value (blanked, with a
+    formula_without_value finding each).
     """
 
     raw: pd.DataFrame
@@ -110,24 +103,25 @@ def read_sheet(
             path=str(path),
         )
     try:
+        findings: list[Finding] = []
         if head.startswith(_ZIP_MAGIC):
             raw, title, formulas = read_xlsx(path, sheet)
-            findings: list[Finding] = []
             extra: dict[str, object] = {"sheet_name": title, "formulas": formulas}
             fmt: Literal["csv", "xlsx"] = "xlsx"
         else:
-            raw, findings, extra = _read_csv(path, head, size, delimiter)
+            raw, encoding, delim = read_csv(path, head, size, delimiter)
+            extra = {"encoding": encoding, "delimiter": delim}
             fmt = "csv"
         result = _build(raw, findings, extra, path, fmt)
     except InputError as exc:
         exc.path = str(path)
         raise
     except Exception as exc:  # any other failure (incl. MemoryError) means "cannot read"
-        raise _unreadable(exc, name, path) from None
+        raise _unreadable(exc, name, path, head.startswith(_ZIP_MAGIC)) from None
     return result
 
 
-def _unreadable(exc: BaseException, name: str, path: Path) -> InputError:
+def _unreadable(exc: BaseException, name: str, path: Path, workbook: bool) -> InputError:
     """Turn any parser failure into one line; XML bombs are named as such."""
     cause: BaseException | None = exc
     while cause is not None:
@@ -141,189 +135,15 @@ def _unreadable(exc: BaseException, name: str, path: Path) -> InputError:
     if isinstance(exc, MemoryError | RecursionError):
         return InputError(f"{name} is too large or too deeply nested to read", path=str(path))
     detail = " ".join(str(exc).replace(str(path), name).split())[:200] or type(exc).__name__
+    if workbook:
+        return InputError(
+            f"{name} is a damaged .xlsx ({detail}); open it in Excel or LibreOffice and save "
+            "it again",
+            path=str(path),
+        )
     return InputError(
         f"{name} cannot be read ({detail}); export it again as .xlsx or CSV UTF-8", path=str(path)
     )
-
-
-# --------------------------------------------------------------------------- CSV
-
-
-def _detect_encoding(path: Path, head: bytes) -> str:
-    """BOM first, else UTF-8 if the whole file decodes, else cp1252 (Excel's "CSV" on Windows)."""
-    name = display(path.name)
-    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16: FF FE 00 00
-        raise InputError(f"{name} is UTF-32 text; save it as CSV UTF-8")
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8 = True
-    with path.open("rb") as handle:
-        while chunk := handle.read(4 * 1024 * 1024):
-            if b"\x00" in chunk:
-                raise InputError(
-                    f"{name} contains NUL bytes: it is a binary file, not a CSV or XLSX "
-                    "(if it is UTF-16 text, save it as CSV UTF-8)"
-                )
-            if utf8:
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError:
-                    utf8 = False
-    if utf8:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            utf8 = False
-    if utf8:
-        return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
-    return "cp1252"
-
-
-def _decode_sample(path: Path, head: bytes, size: int, encoding: str) -> str:
-    """Decode the first bytes, cutting the last (maybe partial) line when the file is longer."""
-    name = display(path.name)
-    try:
-        text = head.decode(encoding, errors="replace" if encoding != "cp1252" else "strict")
-    except UnicodeDecodeError:
-        raise InputError(
-            f"{name} is neither UTF-8 nor Windows-1252 text (it may be a binary "
-            "file); export the sheet again as .xlsx or CSV UTF-8"
-        ) from None
-    if encoding == "utf-16" and text.startswith("\ufeff"):
-        text = text[1:]
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if len(head) < size and "\n" in text:
-        text = text[: text.rindex("\n") + 1]
-    controls = sum(1 for ch in text[:65536] if ch in _CONTROL)
-    if controls > max(3, len(text[:65536]) // 100):
-        raise InputError(
-            f"{name} looks like a binary file, not a CSV or XLSX; "
-            "export the sheet again as .xlsx or CSV UTF-8"
-        )
-    return text
-
-
-def _sample_records(text: str, delim: str, limit: int = 200) -> list[list[str]]:
-    reader = csv.reader(io.StringIO(text), delimiter=delim)
-    records: list[list[str]] = []
-    try:
-        for record in reader:
-            records.append(record)
-            if len(records) >= limit:
-                break
-    except csv.Error:
-        pass  # an unclosed quote in the sample: judge on what was read
-    return records
-
-
-def _header_index(records: list[list[str]]) -> tuple[int, int]:
-    """(index of the header record, number of cells mapping to known fields)."""
-    first: tuple[int, int] | None = None
-    for index, record in enumerate(records[:HEADER_SCAN_ROWS]):
-        cells = [c.strip() for c in record if c and c.strip()]
-        if not cells:
-            continue
-        known = len({field_for_header(c) for c in cells} - {None})
-        if known >= 2:
-            return index, known
-        first = first or (index, known)
-    return first or (0, 0)
-
-
-def _detect_delimiter(text: str) -> str:
-    """Prefer the delimiter giving the most known headers, then a consistent column count."""
-    best: tuple[int, float, int] | None = None
-    choice = ","
-    for delim in DELIMITERS:
-        records = [r for r in _sample_records(text, delim) if any(c.strip() for c in r)]
-        if not records:
-            continue
-        header, known = _header_index(records)
-        width = len(records[header])
-        rows = records[header + 1 :] or records[header:]
-        consistent = sum(1 for r in rows if len(r) == width) / len(rows)
-        score = (known, consistent if width > 1 else 0.0, width)
-        if best is None or score > best:
-            best, choice = score, delim
-    return choice
-
-
-def _read_csv(
-    path: Path, head: bytes, size: int, delimiter: str | None
-) -> tuple[pd.DataFrame, list[Finding], dict[str, object]]:
-    """Read every record as text with pandas' C engine; row i of the frame is source row i+1."""
-    name = display(path.name)
-    encoding = _detect_encoding(path, head)
-    text = _decode_sample(path, head, size, encoding)
-    if not text.strip() and len(head) >= size:
-        raise InputError(f"{name} contains only whitespace; it has no header and no rows")
-    if delimiter is not None:
-        delimiter = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(
-            delimiter, delimiter
-        )
-        if len(delimiter) != 1 or delimiter in '"\r\n':
-            raise InputError(
-                f"delimiter {delimiter!r} is not usable; give one character such as , ; | or tab"
-            )
-    delim = delimiter or _detect_delimiter(text)
-    width = max((len(r) for r in _sample_records(text, delim, 1000)), default=1)
-    for _ in range(50):  # widen when a later row has more cells than the sample showed
-        try:
-            frame = pd.read_csv(
-                path,
-                sep=delim,
-                header=None,
-                names=range(width),
-                index_col=False,
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                skip_blank_lines=False,
-                encoding=encoding,
-                engine="c",
-                quotechar='"',
-                doublequote=True,
-            )
-            break
-        except pd.errors.ParserError as exc:
-            message = str(exc)
-            if match := _RAGGED.search(message):
-                width = int(match.group(1))
-                continue
-            if match := _UNCLOSED.search(message):
-                raise InputError(
-                    f"{name}: a quote opened near row {int(match.group(1)) + 1} is never "
-                    "closed; fix the quotes or export the sheet again"
-                ) from None
-            raise InputError(
-                f"{name} is not a readable CSV ({' '.join(message.split())})"
-            ) from None
-        except UnicodeDecodeError:
-            raise InputError(
-                f"{name} is neither UTF-8 nor Windows-1252 text; export it again as CSV UTF-8"
-            ) from None
-        except pd.errors.EmptyDataError:
-            raise InputError(
-                f"{name} contains only whitespace; it has no header and no rows"
-            ) from None
-    else:
-        raise InputError(f"{name} has rows with too many different cell counts to be a CSV")
-    if frame.isna().to_numpy().any():  # defensive: na_filter=False should leave no NaN
-        frame = frame.fillna("")
-    longest = max(
-        (max(map(len, frame[c].to_numpy(dtype=object)), default=0) for c in frame.columns),
-        default=0,
-    )
-    if longest > MAX_FIELD_CHARS:
-        raise InputError(
-            f"{name} has a cell of {longest} characters (limit "
-            f"{MAX_FIELD_CHARS}); usually an unclosed quote, fix it and try again"
-        )
-    frame.index = pd.RangeIndex(1, len(frame) + 1)
-    extra: dict[str, object] = {"encoding": encoding, "delimiter": delim}
-    return frame, [], extra
 
 
 # --------------------------------------------------------------------------- header
@@ -367,11 +187,14 @@ def _build(
     filled = _filled_rows(frame)
     if not filled.any():
         raise InputError(f"{name} contains only whitespace or blank rows; it has no header")
-    header_pos, _ = _header_index(scan)
+    header_pos, _ = header_index(scan)
     header_row = header_pos + 1
     headers = [str(h).strip() for h in scan[header_pos]]
     filled[: header_pos + 1] = False
-    data = frame.take(np.flatnonzero(filled))
+    if filled[header_pos + 1 :].all():  # no blank rows: a slice, not a copy
+        data = frame.iloc[header_pos + 1 :]
+    else:
+        data = frame.take(np.flatnonzero(filled))
     if data.empty:
         raise InputError(
             f"{name} has a header row but no data rows; add at least one section below the header"
@@ -413,11 +236,14 @@ def _build(
             )
         elif api_field in columns:
             first = columns[api_field]
+            one = _column_letter(next(p for p, n in raw_names.items() if n == first))
+            two = _column_letter(pos)
             findings.append(
                 Finding(
                     Rule.DUPLICATE_COLUMN,
-                    f'Columns "{first}" and "{raw_name}" both mean {BY_FIELD[api_field].header}; '
-                    f'"{first}" is used, remove or rename "{raw_name}"',
+                    f'Columns {one} "{first}" and {two} "{raw_name}" both mean '
+                    f"{BY_FIELD[api_field].header}; column {one} is used, remove or rename "
+                    f"column {two}",
                     column=raw_name,
                     field=api_field,
                 )
@@ -442,7 +268,7 @@ def _build(
     raw.index = pd.RangeIndex(len(raw))
     by_position = {raw_name: pos for pos, raw_name in raw_names.items()}
     field_of = {raw_name: api_field for api_field, raw_name in columns.items()}
-    _flag_formulas(raw, formulas, by_position, field_of, findings, fmt)
+    extra["formula_cells"] = _flag_formulas(raw, formulas, by_position, field_of, findings, fmt)
     extra["ignored"] = ignored
     return Sheet(
         raw=raw,
@@ -466,8 +292,12 @@ def _flag_formulas(
     field_of: dict[str, str],
     findings: list[Finding],
     fmt: str,
-) -> None:
-    """Formula cells with no value: an error finding each, and the cell becomes ""."""
+) -> set[tuple[int, str]]:
+    """Formula cells with no value: an error finding each, and the cell becomes "".
+
+    Returns {(source_row, raw column)} of those cells, so later stages need not report the
+    blank again (e.g. as a missing required value).
+    """
     hits: list[tuple[int, str, str]] = []  # (frame index, raw column, formula)
     if fmt == "xlsx" and formulas:
         position_of_row = {r: i for i, r in enumerate(raw["source_row"])}
@@ -502,3 +332,4 @@ def _flag_formulas(
                 value=formula,
             )
         )
+    return {(int(raw.at[i, "source_row"]), name) for i, name, _ in hits}

@@ -1,24 +1,30 @@
 """The XLSX half of the reader: cached cell values as text, with zip-bomb and formula checks.
 
-Kept apart from read.py so CSV-only runs never import openpyxl. XML is parsed by openpyxl,
-which uses defusedxml when it is installed (it is a dependency): entity declarations raise.
+Kept apart from read.py so CSV-only runs never import openpyxl. Every XML parse goes through
+defusedxml (openpyxl uses it when installed, and it is a dependency), so entity declarations
+(XML bombs) raise; check_zip caps sizes before anything is unpacked.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from defusedxml.ElementTree import ParseError, fromstring, iterparse
 
 from importer.errors import InputError
 
 MAX_XLSX_UNCOMPRESSED = 200 * 1024 * 1024  # zip-bomb guard: total uncompressed size
 MAX_COMPRESSION_RATIO = 200  # zip-bomb guard: uncompressed / compressed (above 10 MB)
 _FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
+_LETTERS = re.compile(r"[A-Za-z]+")
+_DIGITS = re.compile(r"\d+")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -30,11 +36,13 @@ def read_xlsx(
     Values are the cached results Excel saved (data_only). The formulas map holds
     (row, 0-based column) -> formula text for formula cells that have no saved result.
     """
-    import openpyxl  # imported here: CSV-only runs do not pay for it
+    import openpyxl
 
     check_zip(path)
     # a file object, not the path: openpyxl refuses content named .bin or .csv
-    with path.open("rb") as handle:
+    with path.open("rb") as handle, warnings.catch_warnings():
+        # openpyxl warns about harmless oddities ("no default style"): not the person's problem
+        warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
         book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
         try:
             ws = _pick_sheet(path, book, sheet)
@@ -48,7 +56,7 @@ def read_xlsx(
         row.extend([""] * (width - len(row)))
     frame = pd.DataFrame(rows, columns=range(width), dtype=str)
     frame.index = pd.RangeIndex(1, len(frame) + 1)
-    formulas = _formulas_without_value(path, title, member, frame) if member else {}
+    formulas = _formulas_without_value(path, member, frame) if member else {}
     return frame, title, formulas
 
 
@@ -113,7 +121,7 @@ def cell_text(value: object) -> str:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
-        return repr(value)  # shortest text that round-trips: 0.1, not 0.1000000000000000055
+        return f"{value:.15g}"  # Excel shows 15 significant digits: 3.3, not 3.3000000000000003
     if isinstance(value, dt.datetime):
         if value.time() == dt.time(0) and value.tzinfo is None:
             return value.date().isoformat()
@@ -124,35 +132,89 @@ def cell_text(value: object) -> str:
 
 
 def _formulas_without_value(
-    path: Path, title: str, member: str, frame: pd.DataFrame
+    path: Path, member: str, frame: pd.DataFrame
 ) -> dict[tuple[int, int], str]:
-    """Formula cells whose cached value is missing. A second (formula) pass runs only when the
-    sheet's XML contains a formula element at all, so formula-free workbooks pay one scan."""
-    import openpyxl
+    """Formula cells whose saved value is missing, as {(row, 0-based column): "=formula"}.
 
-    with zipfile.ZipFile(path) as archive, archive.open(member.lstrip("/")) as xml:
-        tail, found = b"", False
-        while chunk := xml.read(1024 * 1024):
-            if _FORMULA_TAG.search(tail + chunk):
-                found = True
-                break
-            tail = chunk[-16:]
-    if not found:
+    Cheaper than a second openpyxl pass, and more exact: a formula whose saved result is the
+    empty string (t="str" with an empty <v>) has a value. A byte search finds the formula
+    elements; formula-free sheets stop there. Each formula cell is then parsed on its own
+    (defusedxml); odd layouts (prefixed tags, cells without "r") get one full streaming parse.
+    """
+    with zipfile.ZipFile(path) as archive:
+        data = archive.read(member.lstrip("/"))  # bounded by MAX_XLSX_UNCOMPRESSED
+    hits = list(_FORMULA_TAG.finditer(data))
+    if not hits:
         return {}
     missing: dict[tuple[int, int], str] = {}
-    rows, width = len(frame), frame.shape[1]
-    with path.open("rb") as handle:
-        book = openpyxl.load_workbook(handle, read_only=True, data_only=False)
+    for hit in hits:
+        start = data.rfind(b"<c ", max(0, hit.start() - 4096), hit.start())
+        end = data.find(b"</c>", hit.start())
+        if not hit.group().startswith(b"<f") or start < 0 or end < 0:
+            return _formulas_by_parsing(data, frame)
         try:
-            ws = book[title]
-            ws.reset_dimensions()
-            for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
-                if r > rows:
-                    break
-                for c, value in enumerate(row[:width]):
-                    text = getattr(value, "text", value)  # ArrayFormula keeps it in .text
-                    if isinstance(text, str) and text.startswith("=") and frame.at[r, c] == "":
-                        missing[(r, c)] = text
-        finally:
-            book.close()
+            cell = fromstring(data[start : end + 4])
+        except ParseError:  # the snippet was not exactly one cell
+            return _formulas_by_parsing(data, frame)
+        ref = cell.get("r")
+        if not ref or not (digits := _DIGITS.search(ref)):
+            return _formulas_by_parsing(data, frame)
+        _note_missing(cell, int(digits[0]), _column_index(ref), frame, missing)
     return missing
+
+
+def _formulas_by_parsing(data: bytes, frame: pd.DataFrame) -> dict[tuple[int, int], str]:
+    """The general case: stream the whole sheet XML, counting rows and cells without "r"."""
+    missing: dict[tuple[int, int], str] = {}
+    row, col = 0, -1
+    for event, element in iterparse(io.BytesIO(data), events=("start", "end")):
+        tag = element.tag.rpartition("}")[2]
+        if event == "start":
+            if tag == "row":
+                row = int(element.get("r") or row + 1)
+                col = -1
+            elif tag == "c":
+                ref = element.get("r")
+                col = _column_index(ref) if ref else col + 1
+        elif tag == "c":
+            _note_missing(element, row, col, frame, missing)
+            element.clear()
+        elif tag == "row":
+            element.clear()
+    return missing
+
+
+def _note_missing(
+    cell: Any, row: int, col: int, frame: pd.DataFrame, missing: dict[tuple[int, int], str]
+) -> None:
+    """Record `cell` if it holds a formula and no saved result (an empty <v> only counts as a
+    result for text formulas, t="str")."""
+    formula = _child(cell, "f")
+    if formula is None or row > len(frame) or col >= frame.shape[1]:
+        return
+    value = _child(cell, "v")
+    if value is not None and (bool(value.text) or cell.get("t") == "str"):
+        return
+    if formula.text:
+        missing[(row, col)] = "=" + formula.text
+    else:  # a cell sharing the formula of another cell (t="shared")
+        missing[(row, col)] = f"(shared formula {formula.get('si', '')})"
+
+
+def _column_index(ref: str) -> int:
+    """0-based column of a cell reference: "A1" -> 0, "AB12" -> 27."""
+    match = _LETTERS.match(ref)
+    if match is None:
+        raise ValueError(f"bad cell reference {ref[:20]!r}")
+    index = 0
+    for letter in match[0].upper():
+        index = index * 26 + ord(letter) - 64
+    return index - 1
+
+
+def _child(element: Any, local: str) -> Any:
+    """First child with this local name, whatever the namespace (strict OOXML differs)."""
+    for child in element:
+        if child.tag.rpartition("}")[2] == local:
+            return child
+    return None

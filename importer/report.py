@@ -165,21 +165,30 @@ def _aligned(report: RunReport) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _row_errors(report: RunReport, results: pd.DataFrame) -> pd.Series:
-    """The Error text of each row: the run's errors, else validation errors, else a default."""
-    errors = results["errors"].fillna("").astype(str) if "errors" in results else None
-    if errors is None:
-        errors = pd.Series("", index=results.index, dtype=object)
+    """The Error text of each row.
+
+    Invalid rows: their validation errors (the findings table is the source of truth), else
+    the file's header errors (e.g. a missing column makes every row invalid). Other rows: the
+    run's errors. Rows that need fixing and still have no text get a default message.
+    """
+    errors = results["errors"] if "errors" in results else pd.Series("", index=results.index)
+    errors = errors.astype(object).where(errors.notna(), "").astype(str)
     findings = report.findings
-    by_row: dict[object, str] = {}
+    by_row: dict[int, str] = {}
+    header = ""
     if findings is not None and len(findings):
-        bad = findings[(findings["severity"] == "error") & findings["source_row"].notna()]
-        for row, group in bad.groupby("source_row", sort=False):
+        bad = findings[findings["severity"] == "error"]
+        on_rows = bad[bad["source_row"].notna()]
+        for row, group in on_rows.groupby("source_row", sort=False):
             by_row[int(row)] = "; ".join(dict.fromkeys(group["message"].astype(str)))
-    statuses = results["status"].astype(str)
+        header = "; ".join(dict.fromkeys(bad[bad["source_row"].isna()]["message"].astype(str)))
     out = []
-    for row, text, status in zip(results.index, errors, statuses, strict=True):
+    for row, text, status in zip(results.index, errors, results["status"].astype(str),
+                                 strict=True):
+        if status == RowStatus.INVALID:
+            text = by_row.get(int(row)) or header or text
         if not text and status in _NEEDS_FIX:
-            text = by_row.get(int(row), "") or DEFAULT_MESSAGES.get(RowStatus(status), "")
+            text = DEFAULT_MESSAGES[RowStatus(status)]
         out.append(text)
     return pd.Series(out, index=results.index, dtype=object)
 

@@ -55,20 +55,30 @@ def _table(headers: list[str], rows: list[str], css: str = "") -> str:
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _by_kind(counts: object) -> object:
+    """{"get": 3, "post": 2} as "5 (get 3, post 2)"; anything else as it is."""
+    if not isinstance(counts, dict):
+        return counts
+    parts = [f"{k} {v}" for k, v in sorted(counts.items())]
+    total = sum(v for v in counts.values() if isinstance(v, int))
+    return f"{total} ({', '.join(parts)})" if parts else "0"
+
+
 def _summary_rows(summary: dict[str, Any]) -> list[str]:
-    requests = summary.get("requests")
-    if isinstance(requests, dict):
-        parts = [f"{k} {v}" for k, v in sorted(requests.items())]
-        total = sum(v for v in requests.values() if isinstance(v, int))
-        requests = f"{total} ({', '.join(parts)})" if parts else "0"
+    writes = summary.get("writes_used")
+    if writes is not None and summary.get("max_writes") is not None:
+        writes = f"{writes} of {summary['max_writes']}"
     facts = [
         ("API base URL", summary.get("api_url")),
         ("Dry run", {True: "yes", False: "no"}.get(summary.get("dry_run"))),  # type: ignore[arg-type]
         ("Started", summary.get("started_at")),
         ("Finished", summary.get("finished_at")),
+        ("Stopped because", summary.get("stop_reason")),
         ("Rows", summary.get("rows")),
         ("Write rate (per minute)", summary.get("write_rate_per_minute")),
-        ("Requests", requests),
+        ("Writes used", writes),
+        ("Requests", _by_kind(summary.get("requests"))),
+        ("HTTP responses", _by_kind(summary.get("statuses"))),
         ("Throttled (HTTP 409)", summary.get("throttled_409s")),
         ("Sheet", summary.get("sheet_name")),
         ("Tool version", summary.get("tool_version")),

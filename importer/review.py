@@ -55,8 +55,9 @@ def _row_problems(findings: pd.DataFrame) -> dict[int, list[tuple[str, str]]]:
     """source_row -> [(severity, message)], errors first (findings are sorted that way)."""
     out: dict[int, list[tuple[str, str]]] = {}
     rows = findings[findings["source_row"].notna()]
-    for row, severity, message in zip(rows["source_row"], rows["severity"], rows["message"],
-                                      strict=True):
+    for row, severity, message in zip(
+        rows["source_row"], rows["severity"], rows["message"], strict=True
+    ):
         out.setdefault(int(row), []).append((str(severity), str(message)))
     return out
 
@@ -68,13 +69,19 @@ def highlight_sheet(result: ValidationResult) -> Styler:
     frame = raw.set_index("source_row").rename_axis("Row")
     problems = _row_problems(result.findings)
     frame[PROBLEMS_COLUMN] = [
-        "\n".join(("✖ " if sev == Severity.ERROR else "⚠ ") + msg for sev, msg in
-                  problems.get(int(row), []))
+        "\n".join(
+            ("✖ " if sev == Severity.ERROR else "⚠ ") + msg
+            for sev, msg in problems.get(int(row), [])
+        )
         for row in frame.index
     ]
     styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
-    for row, column, severity in zip(result.findings["source_row"], result.findings["column"],
-                                     result.findings["severity"], strict=True):
+    for row, column, severity in zip(
+        result.findings["source_row"],
+        result.findings["column"],
+        result.findings["severity"],
+        strict=True,
+    ):
         if pd.isna(row) or int(row) not in styles.index:
             continue
         style = ERROR_STYLE if severity == Severity.ERROR else WARNING_STYLE
@@ -90,8 +97,9 @@ def highlight_sheet(result: ValidationResult) -> Styler:
         caption += " — " + "; ".join(str(m) for m in header["message"])
     return (
         frame.style.apply(lambda _: styles, axis=None)
-        .set_properties(subset=[PROBLEMS_COLUMN], **{"white-space": "pre-wrap",
-                                                      "text-align": "left"})
+        .set_properties(
+            subset=[PROBLEMS_COLUMN], **{"white-space": "pre-wrap", "text-align": "left"}
+        )
         .set_caption(caption)
     )
 
@@ -103,19 +111,24 @@ def course_outline(result: ValidationResult) -> pd.DataFrame:
     order could not be read come last (valid False).
     """
     table = result.table
-    outline = pd.DataFrame({
-        "course_id": table["CourseId"].astype("Int64"),
-        "display_order": table["DisplayOrder"].astype("Int64"),
-        "title": table["Title"],
-        "unlock": [unlock_in_words(t, d) for t, d in
-                   zip(table["UnlockType"], table["UnlockAfterDays"], strict=True)],
-        "unlock_type": table["UnlockType"].astype("Int64"),
-        "unlock_after_days": table["UnlockAfterDays"].astype("Int64"),
-        "source_row": table["source_row"].astype("int64"),
-        "valid": ~table["source_row"].isin(result.invalid_rows),
-    })
-    return outline.sort_values(["course_id", "display_order", "source_row"],
-                               na_position="last", kind="stable").reset_index(drop=True)
+    outline = pd.DataFrame(
+        {
+            "course_id": table["CourseId"].astype("Int64"),
+            "display_order": table["DisplayOrder"].astype("Int64"),
+            "title": table["Title"],
+            "unlock": [
+                unlock_in_words(t, d)
+                for t, d in zip(table["UnlockType"], table["UnlockAfterDays"], strict=True)
+            ],
+            "unlock_type": table["UnlockType"].astype("Int64"),
+            "unlock_after_days": table["UnlockAfterDays"].astype("Int64"),
+            "source_row": table["source_row"].astype("int64"),
+            "valid": ~table["source_row"].isin(result.invalid_rows),
+        }
+    )
+    return outline.sort_values(
+        ["course_id", "display_order", "source_row"], na_position="last", kind="stable"
+    ).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- timeline
@@ -159,13 +172,24 @@ def unlock_timeline(result: ValidationResult) -> Figure:
         days = _unlock_days(group)
         ys = list(range(y, y + len(group)))
         ax.plot(days, ys, color=colour, alpha=0.4, drawstyle="steps-pre", label=f"course {course}")
-        for i, (unlock, title, order) in enumerate(zip(group["unlock_type"], group["title"],
-                                                        group["display_order"], strict=True)):
-            ax.plot(days[i], ys[i], marker=MARKERS.get(int(unlock), "x"), color=colour,
-                    markersize=9, linestyle="none")
+        for i, (unlock, title, order) in enumerate(
+            zip(group["unlock_type"], group["title"], group["display_order"], strict=True)
+        ):
+            ax.plot(
+                days[i],
+                ys[i],
+                marker=MARKERS.get(int(unlock), "x"),
+                color=colour,
+                markersize=9,
+                linestyle="none",
+            )
             if int(unlock) == SEQUENTIAL and i > 0:
-                ax.annotate("", xy=(days[i], ys[i]), xytext=(days[i - 1], ys[i - 1]),
-                            arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.5})
+                ax.annotate(
+                    "",
+                    xy=(days[i], ys[i]),
+                    xytext=(days[i - 1], ys[i - 1]),
+                    arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.5},
+                )
             text = str(title) if pd.notna(title) else "(no title)"
             labels.append(f"{course} · {order}  {text[:40]}")
         y += len(group)
@@ -175,8 +199,12 @@ def unlock_timeline(result: ValidationResult) -> Figure:
     ax.set_title("When each section unlocks")
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlim(left=-1)
-    kinds = [Line2D([], [], marker=MARKERS[code], linestyle="none", color="grey",
-                    label=UNLOCK_TYPES[code]) for code in (IMMEDIATE, SEQUENTIAL, TIMED)]
+    kinds = [
+        Line2D(
+            [], [], marker=MARKERS[code], linestyle="none", color="grey", label=UNLOCK_TYPES[code]
+        )
+        for code in (IMMEDIATE, SEQUENTIAL, TIMED)
+    ]
     course_handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=[*course_handles, *kinds], loc="best", fontsize=8)
     fig.tight_layout()
@@ -188,10 +216,15 @@ def unlock_timeline(result: ValidationResult) -> Figure:
 
 
 def plan_counts(plan: pd.DataFrame) -> pd.DataFrame:
-    """Rows per planned action (RowStatus order) and course, with a total column."""
+    """Rows per planned action (RowStatus order) and course, with a total column.
+
+    Rows whose course could not be read are counted under the column "?".
+    """
     if plan is None or plan.empty:
         return pd.DataFrame(columns=["total"]).rename_axis("action")
-    counts = pd.crosstab(plan["action"].astype(str), plan["course_id"].astype("Int64"))
+    ids = plan["course_id"].astype("Int64")
+    courses = pd.Series([str(c) if pd.notna(c) else "?" for c in ids], index=plan.index)
+    counts = pd.crosstab(plan["action"].astype(str), courses)
     counts.columns = [str(c) for c in counts.columns]
     counts["total"] = counts.sum(axis=1)
     order = [s.value for s in RowStatus if s.value in counts.index]
@@ -225,8 +258,10 @@ def _html_bar(event: ProgressEvent) -> str:
     import html
 
     total = max(event.total, 1)
-    return (f'<div><progress value="{event.done}" max="{total}" style="width:60%"></progress> '
-            f"<span>{html.escape(_label(event))}</span></div>")
+    return (
+        f'<div><progress value="{event.done}" max="{total}" style="width:60%"></progress> '
+        f"<span>{html.escape(_label(event))}</span></div>"
+    )
 
 
 def notebook_progress(min_interval: float = 0.25) -> Callable[[ProgressEvent], None]:

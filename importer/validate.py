@@ -9,15 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from importer.codes import Rule, Severity, severity_of
 from importer.columns import BY_FIELD, FIELDS, TIMED, UNLOCK_TYPES
-from importer.findings import FINDING_COLUMNS, concat_findings, findings_frame
+from importer.findings import FINDING_COLUMNS, Finding, concat_findings, findings_frame
 from importer.normalise import normalise_frame, type_findings
 from importer.read import Sheet, read_sheet
 from importer.schema import MAX_UNLOCK_DAYS, schema_failures, url_problems
+
+if TYPE_CHECKING:  # thumbnails imports httpx: loaded only when --check-thumbnails is used
+    from importer.thumbnails import ThumbnailChecker
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,8 @@ class ValidationResult:
                 payload["NewImageUrl"] = str(cols["NewImageUrl"][i])
             if "ClearImageFile" in present and cols["ClearImageFile"][i] is True:
                 payload["ClearImageFile"] = True
-            key = (payload["CourseId"], payload["DisplayOrder"])
-            rows.append(ValidRow(int(source_row), key, payload))  # type: ignore[arg-type]
+            key = (int(cols["CourseId"][i]), int(cols["DisplayOrder"][i]))
+            rows.append(ValidRow(int(source_row), key, payload))
         return rows
 
 
@@ -80,10 +85,14 @@ def _header(name: str) -> str:
     return BY_FIELD[name].header
 
 
-def _rows_text(rows: list[int]) -> str:
+def _rows_text(rows: list[int], *, limit: int = 8) -> str:
+    """'row 4', 'rows 4 and 7', 'rows 2, 3, 5 and 9', or the first few and how many more."""
     rows = sorted(rows)
     if len(rows) == 1:
         return f"row {rows[0]}"
+    if len(rows) > limit:
+        shown = ", ".join(str(r) for r in rows[:limit])
+        return f"rows {shown} and {len(rows) - limit} more"
     return "rows " + ", ".join(str(r) for r in rows[:-1]) + f" and {rows[-1]}"
 
 
@@ -104,7 +113,11 @@ def _group_messages(
     for key, row in zip(tuples, part["source_row"].tolist(), strict=True):
         groups.setdefault(key, []).append(int(row))
     own = part[keys[-1] if keys[-1] in FIELDS else "Title"].tolist()
-    return [make(key, groups[key], value) for key, value in zip(tuples, own, strict=True)]
+    made: dict[tuple[object, object], str] = {}  # one message per group and spelling
+    for key, value in zip(tuples, own, strict=True):
+        if (key, value) not in made:
+            made[key, value] = make(key, groups[key], value)
+    return [made[key, value] for key, value in zip(tuples, own, strict=True)]
 
 
 def _messages(rule: str, fld: str, table: pd.DataFrame, positions: list[int]) -> list[str]:
@@ -194,9 +207,10 @@ def _schema_findings(typed: pd.DataFrame, sheet: Sheet, bad: dict[str, pd.Series
         return findings_frame()
     parts: list[pd.DataFrame] = []
     for (rule, fld), group in failures.groupby(["rule", "field"], sort=False):
-        positions = sorted(group["index"].tolist())
-        if fld in bad:  # a type finding already covers this cell
-            positions = [p for p in positions if not bad[fld].iloc[p]]
+        index = np.sort(group["index"].to_numpy(dtype="int64"))
+        if fld in bad:  # a type (or reader) finding already covers this cell
+            index = index[~bad[fld].to_numpy(dtype=bool)[index]]
+        positions = index.tolist()
         if rule == Rule.REQUIRED and fld not in sheet.columns:  # missing_column says it once
             positions = []
         if not positions:
@@ -225,7 +239,10 @@ def _schema_findings(typed: pd.DataFrame, sheet: Sheet, bad: dict[str, pd.Series
 
 
 def validate_sheet(
-    sheet: Sheet, *, check_thumbnails: bool = False, thumbnail_checker: object | None = None
+    sheet: Sheet,
+    *,
+    check_thumbnails: bool = False,
+    thumbnail_checker: ThumbnailChecker | None = None,
 ) -> ValidationResult:
     """Validate every row of `sheet` in one pass; never raises on bad data.
 
@@ -238,15 +255,33 @@ def validate_sheet(
     parts = [
         findings_frame(sheet.findings),
         type_findings(raw, sheet.columns, bad),
-        _schema_findings(typed, sheet_view, bad),
+        _schema_findings(typed, sheet_view, _covered(bad, raw, sheet.findings)),
     ]
     if check_thumbnails and "NewImageUrl" in sheet.columns:
         from importer.thumbnails import ThumbnailChecker, thumbnail_findings
 
         checker = thumbnail_checker or ThumbnailChecker()
-        parts.append(thumbnail_findings(typed, sheet_view, checker))  # type: ignore[arg-type]
+        parts.append(thumbnail_findings(typed, sheet_view, checker))
     findings = concat_findings(*parts)
     return _result(sheet, typed, findings)
+
+
+def _covered(
+    bad: dict[str, pd.Series], raw: pd.DataFrame, findings: list[Finding]
+) -> dict[str, pd.Series]:
+    """Cells already explained by a finding (unparseable, or a reader finding such as
+    formula_without_value): the schema's findings for them would only repeat the problem."""
+    by_field: dict[str, set[int]] = {}
+    for finding in findings:
+        if finding.source_row is not None and finding.field and finding.severity == Severity.ERROR:
+            by_field.setdefault(finding.field, set()).add(finding.source_row)
+    if not by_field:
+        return bad
+    covered = dict(bad)
+    for name, rows in by_field.items():
+        if name in covered:
+            covered[name] = covered[name] | raw["source_row"].isin(rows).to_numpy()
+    return covered
 
 
 def _result(sheet: Sheet, typed: pd.DataFrame, findings: pd.DataFrame) -> ValidationResult:
@@ -281,32 +316,31 @@ def validate_file(
     )
 
 
-def _plain(value: object) -> object:
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, float) and value != value:
-        return None
-    if hasattr(value, "item"):  # numpy scalar
-        return value.item()  # type: ignore[union-attr]
-    return value
+def _texts(series: pd.Series) -> list[str | None]:
+    """A findings text column as JSON-native values (None for missing)."""
+    return [value if isinstance(value, str) else None for value in series.tolist()]
 
 
 def summary(result: ValidationResult) -> dict[str, object]:
     """The `sections validate --format json` object (JSON-native types only)."""
     sheet = result.sheet
-    names = ("source_row", "column", "field", "value", "rule", "severity", "message")
-    data = {name: result.findings[name].astype(object).tolist() for name in names}
+    frame = result.findings
+    rows = [None if pd.isna(row) else int(row) for row in frame["source_row"].tolist()]
+    texts = [_texts(frame[name]) for name in ("column", "field", "value", "rule", "severity")]
+    messages = _texts(frame["message"])
     findings = [
         {
-            "row": _plain(data["source_row"][i]),
-            "column": _plain(data["column"][i]),
-            "field": _plain(data["field"][i]),
-            "value": _plain(data["value"][i]),
-            "rule": _plain(data["rule"][i]),
-            "severity": _plain(data["severity"][i]),
-            "message": _plain(data["message"][i]),
+            "row": row,
+            "column": column,
+            "field": fld,
+            "value": value,
+            "rule": rule,
+            "severity": severity,
+            "message": message,
         }
-        for i in range(len(result.findings))
+        for row, column, fld, value, rule, severity, message in zip(
+            rows, *texts, messages, strict=True
+        )
     ]
     return {
         "file": str(sheet.path),

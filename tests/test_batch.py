@@ -33,7 +33,7 @@ from importer.job import JobSettings
 from importer.sandbox import SandboxConfig, SandboxServer
 
 HEADER = "Course ID,Section title,Display order,Unlock type,Unlock after days\n"
-FAST = ["--writes-per-minute", "6000", "--settle-seconds", "5"]
+FAST = ["--writes-per-minute", "6000", "--requests-per-minute", "6000", "--settle-seconds", "5"]
 
 
 def _csv(path: Path, rows: list[str], age: float) -> Path:
@@ -58,8 +58,9 @@ def _big(inbox: Path, age: float = 100) -> Path:
 @pytest.fixture
 def api() -> Iterator[SandboxServer]:
     """A sandbox with the control API and limits loose enough for fast tests."""
-    config = SandboxConfig(control=True, writes_per_minute=100_000, requests_per_minute=100_000,
-                           min_interval_ms=0)
+    config = SandboxConfig(
+        control=True, writes_per_minute=100_000, requests_per_minute=100_000, min_interval_ms=0
+    )
     with SandboxServer(config) as server:
         yield server
 
@@ -73,7 +74,10 @@ def _env() -> dict[str, str]:
 def _batch(inbox: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "importer", "batch", "--inbox", str(inbox), *args],
-        capture_output=True, text=True, env=_env(), timeout=120,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
     )
 
 
@@ -93,8 +97,9 @@ def _names(folder: Path) -> set[str]:
 
 
 @pytest.mark.slow
-def test_inbox_run_moves_files_and_budget_leftover_resumes(tmp_path: Path,
-                                                           api: SandboxServer) -> None:
+def test_inbox_run_moves_files_and_budget_leftover_resumes(
+    tmp_path: Path, api: SandboxServer
+) -> None:
     """Valid -> done/, invalid -> failed/ with errors, budget-stopped stays and is resumed."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -109,8 +114,11 @@ def test_inbox_run_moves_files_and_budget_leftover_resumes(tmp_path: Path,
     assert (inbox / "c_big.csv").is_file()
     summary = _summary(first.stdout)
     outcomes = {f["name"]: (f["outcome"], f["exit_code"]) for f in summary["files"]}
-    assert outcomes == {"a_valid.csv": ("done", 0), "b_invalid.csv": ("failed", 2),
-                        "c_big.csv": ("left", 4)}
+    assert outcomes == {
+        "a_valid.csv": ("done", 0),
+        "b_invalid.csv": ("failed", 2),
+        "c_big.csv": ("left", 4),
+    }
     assert summary["writes_used"] == 5 and summary["exit_code"] == 2
     assert len(_server_sections(api)) == 5
 
@@ -120,7 +128,7 @@ def test_inbox_run_moves_files_and_budget_leftover_resumes(tmp_path: Path,
     sections = _server_sections(api)
     keys = [(s["CourseId"], s["DisplayOrder"]) for s in sections]
     assert len(keys) == len(set(keys)) == 9  # 3 + 6, nothing posted twice
-    assert _summary(second.stdout)["writes_used"] == 3
+    assert _summary(second.stdout)["writes_used"] == 4  # the 6 - 2 rows still missing
 
 
 def test_overlapping_run_is_refused_touching_nothing(tmp_path: Path) -> None:
@@ -128,8 +136,8 @@ def test_overlapping_run_is_refused_touching_nothing(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     _valid(inbox)
-    before = sorted(p.relative_to(inbox) for p in inbox.rglob("*"))
     with filelock.FileLock(str(inbox / LOCK_NAME), timeout=0):
+        before = sorted(p.relative_to(inbox) for p in inbox.rglob("*"))
         result = _batch(inbox, "--api-url", "http://127.0.0.1:9", *FAST)
     assert result.returncode == ExitCode.CONFIG
     assert "another 'sections batch' run" in result.stderr
@@ -144,8 +152,9 @@ def test_lock_refusal_in_process(tmp_path: Path) -> None:
         run_batch(BatchSettings(inbox=tmp_path, sandbox=True))
 
 
-def test_files_being_written_and_lock_files_are_left_alone(tmp_path: Path,
-                                                          api: SandboxServer) -> None:
+def test_files_being_written_and_lock_files_are_left_alone(
+    tmp_path: Path, api: SandboxServer
+) -> None:
     """A just-modified file waits; ~$, .part, .tmp and hidden files are never picked up."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -159,7 +168,8 @@ def test_files_being_written_and_lock_files_are_left_alone(tmp_path: Path,
     assert growing.is_file() and not (inbox / "done").exists()
     summary = _summary(result.stdout)
     assert [(f["name"], f["outcome"], f["exit_code"]) for f in summary["files"]] == [
-        ("growing.csv", "left", None)]
+        ("growing.csv", "left", None)
+    ]
     assert all((inbox / name).is_file() for name in ignored)
     assert _server_sections(api) == []
 
@@ -199,8 +209,13 @@ def test_name_collision_in_done_gets_timestamp(tmp_path: Path, api: SandboxServe
     (inbox / "done").mkdir(parents=True)
     (inbox / "done" / "a_valid.csv").write_text("earlier file", encoding="utf-8")
     _valid(inbox)
-    job = JobSettings(input=inbox, api_url=api.url, writes_per_minute=6000,
-                      credentials=Credentials(username="creator@example.com", password="creator"))
+    job = JobSettings(
+        input=inbox,
+        api_url=api.url,
+        writes_per_minute=6000,
+        requests_per_minute=6000,
+        credentials=Credentials(username="creator@example.com", password="creator"),
+    )
     result = run_batch(BatchSettings(inbox=inbox, job=job, settle_seconds=5))
     assert result.exit_code == ExitCode.OK
     done = _names(inbox / "done")
@@ -267,8 +282,9 @@ def test_failing_webhook_is_not_fatal(tmp_path: Path, api: SandboxServer) -> Non
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     _valid(tmp_path)
-    result = _batch(tmp_path, "--api-url", api.url, "--notify-url",
-                    f"http://127.0.0.1:{port}/hook", *FAST)
+    result = _batch(
+        tmp_path, "--api-url", api.url, "--notify-url", f"http://127.0.0.1:{port}/hook", *FAST
+    )
     assert result.returncode == 0, result.stderr
     assert "webhook" in result.stderr and "Traceback" not in result.stderr
     assert (tmp_path / "done" / "a_valid.csv").is_file()
@@ -280,7 +296,10 @@ def test_missing_credentials_refused_before_touching_files(tmp_path: Path) -> No
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUDUS_")}
     result = subprocess.run(
         [sys.executable, "-m", "importer", "batch", "--inbox", str(tmp_path), *FAST],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert result.returncode == ExitCode.CONFIG
     assert "no credentials" in result.stderr

@@ -178,7 +178,7 @@ def test_throttle_409_is_classified_with_retry_after(
 def test_paced_workers_never_trip_the_throttle(server: SandboxServer, sandbox_url: str) -> None:
     """Two threads sharing one client and one pacer stay under the sandbox's request gap."""
     configure(
-        server, throttle=True, writes_per_minute=1000, requests_per_minute=1000, min_interval_ms=80
+        server, throttle=True, writes_per_minute=1000, requests_per_minute=1000, min_interval_ms=50
     )
     pacer = Pacer(writes_per_minute=1000, requests_per_minute=1000, min_interval=0.1)
     errors: list[BaseException] = []
@@ -298,12 +298,15 @@ def test_self_signed_tls_fails_fast(self_signed_server: tuple[str, list[int]]) -
     assert len(accepted) == 1
 
 
+@pytest.mark.parametrize("form", ["context", "path"])
 def test_a_trusted_ca_bundle_gets_past_the_certificate_check(
-    self_signed_server: tuple[str, list[int]],
+    self_signed_server: tuple[str, list[int]], form: str
 ) -> None:
-    """verify=<SSLContext with the CA> passes the handshake (the listener then hangs up)."""
+    """verify=<CA context or bundle path> passes the handshake (the listener then hangs up)."""
     url, _ = self_signed_server
-    trusted = ssl.create_default_context(cafile=str(SELF_SIGNED))
+    trusted: object = str(SELF_SIGNED)
+    if form == "context":
+        trusted = ssl.create_default_context(cafile=str(SELF_SIGNED))
     with client(url, verify=trusted) as api, pytest.raises(TransportError) as info:
         api.create_section(section(101, 1))
     assert not isinstance(info.value, TlsError)

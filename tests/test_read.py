@@ -319,7 +319,9 @@ def test_xlsx_cell_values_become_spreadsheet_text(tmp_path: Path) -> None:
     [
         (3.0, "3"),
         (0.1, "0.1"),
+        (1.1 + 2.2, "3.3"),
         (2.5, "2.5"),
+        (123456789.125, "123456789.125"),
         (1e20, "1e+20"),
         (-7.0, "-7"),
         (7, "7"),
@@ -404,7 +406,6 @@ def test_xlsx_content_with_any_extension_is_read_as_xlsx(tmp_path: Path) -> None
     assert read_sheet(renamed).format == "xlsx"
 
 
-@pytest.mark.slow
 def test_big_csv_keeps_row_numbers(tmp_path: Path) -> None:
     """Over pandas' parallel-read threshold (5 MB): row numbers must not shift."""
     lines = ["Course ID,Section title,Display order,Unlock type"]
@@ -417,3 +418,57 @@ def test_big_csv_keeps_row_numbers(tmp_path: Path) -> None:
     sheet = read_sheet(write_text(tmp_path, "big.csv", text))
     expected = [(n + 1, r[1]) for n, r in enumerate(csv.reader(io.StringIO(text))) if r][1:]
     assert list(zip(sheet.raw["source_row"], sheet.raw["Section title"], strict=True)) == expected
+
+
+def test_old_mac_line_endings(tmp_path: Path) -> None:
+    text = 'Course ID,Title,Order,Unlock\r101,A,1,Immediate\r\r101,"B\rC",2,Timed\r'
+    sheet = read_sheet(write_text(tmp_path, "cr.csv", text))
+    assert records(sheet) == [[2, "101", "A", "1", "Immediate"], [4, "101", "B\rC", "2", "Timed"]]
+
+
+def test_rows_wider_than_the_sample_lose_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importer.read as read_module
+
+    monkeypatch.setattr(read_module, "_SAMPLE_BYTES", 12)  # the sample sees almost nothing
+    text = csv_text([("Title only",), HEADER, *ROWS]) + "101,Wide,3,Timed,x,y,z\r\n"
+    sheet = read_sheet(write_text(tmp_path, "s.csv", text))
+    assert sheet.header_row == 2
+    assert records(sheet)[-1] == [5, "101", "Wide", "3", "Timed", "x", "y", "z"]
+    assert sheet.unknown == ["Column E", "Column F", "Column G"]
+
+
+def test_xlsx_formula_whose_saved_result_is_empty_text_is_not_a_finding(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path, sheets={"S": [HEADER, (101, "A", "=1+1", "Immediate")]})
+    # Excel and LibreOffice save an empty text result as t="str" with an empty <v>
+    patch_member(
+        path, SHEET1, b'<c r="C2"><f>1+1</f><v /></c>', b'<c r="C2" t="str"><f>T(0)</f><v></v></c>'
+    )
+    sheet = read_sheet(path)
+    assert sheet.raw.at[0, "Display order"] == ""
+    assert sheet.findings == []
+
+
+def test_xlsx_shared_formula_without_value_is_a_finding(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path, sheets={"S": [HEADER, (101, "A", 1, "Immediate")]})
+    patch_member(
+        path, SHEET1, b'<c r="C2" t="n"><v>1</v></c>', b'<c r="C2"><f t="shared" si="0"/></c>'
+    )
+    (finding,) = read_sheet(path).findings
+    assert (finding.rule, finding.source_row, finding.column) == (
+        Rule.FORMULA_WITHOUT_VALUE,
+        2,
+        "Display order",
+    )
+    assert "shared formula" in finding.message
+
+
+@pytest.mark.parametrize("strip", [b'<c r="B2" t="inlineStr">', b'<c r="C2">'])
+def test_xlsx_formula_found_in_cells_without_references(tmp_path: Path, strip: bytes) -> None:
+    """Cells may omit r="A1" (streaming writers do): the row and column are then counted."""
+    path = write_xlsx(tmp_path, sheets={"S": [HEADER, (101, "A", "=1+1", "Immediate")]})
+    plain = b"<c>" if strip.endswith(b'"C2">') else b'<c t="inlineStr">'
+    patch_member(path, SHEET1, strip, plain)
+    (finding,) = read_sheet(path).findings
+    assert (finding.source_row, finding.column, finding.value) == (2, "Display order", "=1+1")

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import importer.read as read_module
+import importer.read_csv as csv_module
 import importer.read_xlsx as xlsx_module
 from importer.errors import InputError
 from importer.read import Sheet, read_sheet
@@ -111,6 +112,12 @@ def test_zip_that_is_not_a_workbook(tmp_path: Path) -> None:
     fails(ods, "OpenDocument")
 
 
+def test_invalid_xml_inside_xlsx(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path)
+    patch_member(path, SHEET1, b"<sheetData>", b"<sheetData><<")
+    fails(path, "is a damaged .xlsx .*save it again")
+
+
 def test_xml_bomb_is_refused(tmp_path: Path) -> None:
     path = write_xlsx(tmp_path)
     bomb = (
@@ -141,7 +148,7 @@ def test_file_size_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_huge_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(read_module, "MAX_FIELD_CHARS", 1000)
+    monkeypatch.setattr(csv_module, "MAX_FIELD_CHARS", 1000)
     text = csv_text([HEADER, ("101", "x" * 5000, "1", "Immediate")])
     fails(write_text(tmp_path, "big.csv", text), "has a cell of 5000 characters")
 

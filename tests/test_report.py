@@ -33,7 +33,7 @@ ROWS = [
     (2, ["101", "Welcome", "1", "Immediate", "first"], "created", 501, 201, 1, ""),
     (3, ["101", "Core skills", "2", "Sequential", ""], "failed", None, 400, 1, "Title: too long"),
     (5, ["102", "<b>Bold</b> start", "1", "Immediate", ""], "exists", 777, None, 0, ""),
-    (6, ["abc", "Broken", "3", "Sometimes", "x"], "invalid", None, None, 0, ""),
+    (6, ["abc", "Broken", "3", "Sometimes", "x"], "invalid", None, None, 0, "failed validation"),
     (7, ["102", "Taken", "2", "Immediate", ""], "conflict", 778, None, 0, ""),
     (8, ["102", "Later", "3", "Timed", ""], "pending", None, None, 0, ""),
 ]
@@ -196,6 +196,20 @@ def test_errors_csv_lists_every_status_that_needs_fixing(tmp_path: Path) -> None
     titles = [r[1] for r in read_csv(folder / "errors.csv")[1:]]
     assert titles == [f"T {s}" for s in RowStatus if s in NEEDS_FIX_STATUSES]
     assert all(r[5] for r in read_csv(folder / "errors.csv")[1:])
+
+
+def test_header_errors_explain_rows_made_invalid_by_the_header(tmp_path: Path) -> None:
+    """A file-level error (missing column) is the Error of invalid rows with no error of their
+    own; the engine's generic text is only the last resort."""
+    findings = findings_frame([Finding(Rule.MISSING_COLUMN, 'Required column "Unlock type" is '
+                                       "missing", field="UnlockType")])
+    rows = [(2, ["101", "A", "1", "", ""], "invalid", None, None, 0, "failed validation")]
+    folder = run(tmp_path, make_sheet(tmp_path / "h.csv", rows), make_results(rows),
+                 findings=findings)
+    assert read_csv(folder / "errors.csv")[1][5] == 'Required column "Unlock type" is missing'
+    folder = run(tmp_path, make_sheet(tmp_path / "h.csv", rows), make_results(rows),
+                 findings=findings_frame())
+    assert read_csv(folder / "errors.csv")[1][5] == "failed validation"
 
 
 def test_errors_csv_is_header_only_when_nothing_failed(tmp_path: Path) -> None:

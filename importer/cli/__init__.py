@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import click
 
 from importer import __version__
 from importer.codes import ExitCode
+from importer.config import config_default_map, load_config
 from importer.errors import (
     AuthError,
     ConfigError,
@@ -40,13 +42,22 @@ def exit_code_for(error: ImporterError) -> ExitCode:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="sections")
-def cli() -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (default: ./sections.toml if present). Flags override it. "
+    "Credentials never go here: they come from NEXUDUS_* environment variables.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
     """Validate course-section spreadsheets and import them into Nexudus, exactly once.
 
     Exit codes: 0 all valid rows are on the server; 1 some rows failed at the API;
     2 input invalid, nothing sent; 3 configuration, authentication or lock problem;
     4 stopped early, run the same command again to continue.
     """
+    ctx.default_map = config_default_map(load_config(config_path))
 
 
 def _register_commands() -> None:
@@ -63,13 +74,29 @@ def fail(message: str, code: ExitCode) -> None:
     sys.exit(int(code))
 
 
+def _config_first(argv: list[str]) -> list[str]:
+    """Accept `--config PATH` anywhere on the line by moving it before the subcommand."""
+    rest: list[str] = []
+    moved: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--config":
+            moved += [arg, next(args, "")]
+        elif arg.startswith("--config="):
+            moved.append(arg)
+        else:
+            rest.append(arg)
+    return moved + rest
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the group, turn every failure into one line."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     _register_commands()
+    args = _config_first(list(sys.argv[1:] if argv is None else argv))
     try:
-        code = cli.main(args=argv, prog_name="sections", standalone_mode=False)
+        code = cli.main(args=args, prog_name="sections", standalone_mode=False)
     except click.exceptions.Abort:
         fail("aborted", ExitCode.RESUMABLE)
     except click.UsageError as error:

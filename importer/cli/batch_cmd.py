@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
 from importer.batch import BatchSettings, FileOutcome, run_batch
-from importer.job import DEFAULT_API_URL, JobSettings
+from importer.cli.import_cmd import SANDBOX_DB
+from importer.credentials import install_redaction
+from importer.job import DEFAULT_API_URL, DEFAULT_STATE_DIRNAME, JobSettings
 
 _DEFAULTS = JobSettings(input=Path())
+
+
+def _config_only_options() -> dict[str, Any]:
+    """sections.toml job options that have no batch flag (e.g. breaker) still apply."""
+    ctx = click.get_current_context()
+    flags = {param.name for param in ctx.command.params}
+    fields = {f.name for f in dataclasses.fields(JobSettings)}
+    return {k: v for k, v in (ctx.default_map or {}).items() if k in fields and k not in flags}
+
+
+def _setup_logging(*, quiet: bool, log_file: Path | None) -> None:
+    """Warnings to stderr as one plain line (cron mails / journald); everything to --log-file."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if log_file else logging.INFO)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("sections: %(message)s"))
+    console.setLevel(logging.ERROR if quiet else logging.WARNING)
+    handlers: list[logging.Handler] = [console]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        detailed = logging.FileHandler(log_file, encoding="utf-8")
+        detailed.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+        )
+        handlers.append(detailed)
+    for handler in handlers:
+        install_redaction(handler)
+        root.addHandler(handler)
+    for name in ("httpx", "httpcore", "uvicorn", "uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _echo_file(outcome: FileOutcome) -> None:
@@ -81,6 +116,13 @@ def _echo_file(outcome: FileOutcome) -> None:
     help="POST rate cap.",
 )
 @click.option(
+    "--requests-per-minute",
+    type=click.FloatRange(min=0, min_open=True),
+    default=_DEFAULTS.requests_per_minute,
+    show_default=True,
+    help="Rate cap for all requests (reads included).",
+)
+@click.option(
     "--concurrency",
     type=click.IntRange(min=1),
     default=_DEFAULTS.concurrency,
@@ -92,6 +134,13 @@ def _echo_file(outcome: FileOutcome) -> None:
     is_flag=True,
     help="Import the valid rows of a file even when some rows are invalid.",
 )
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary line and problems.")
+@click.option(
+    "--log-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write a detailed log here (never secrets).",
+)
 def batch(
     inbox: Path,
     max_writes: int,
@@ -102,8 +151,11 @@ def batch(
     state_dir: Path | None,
     report_dir: Path | None,
     writes_per_minute: float,
+    requests_per_minute: float,
     concurrency: int,
     skip_invalid: bool,
+    quiet: bool,
+    log_file: Path | None,
 ) -> None:
     """Import every settled spreadsheet in --inbox, oldest first.
 
@@ -113,25 +165,34 @@ def batch(
     run at a time per inbox. The exit code is the worst file's (a resumable 4 never hides
     1, 2 or 3). Example for cron: sections batch --inbox /srv/sections/inbox --max-writes 500
     """
+    _setup_logging(quiet=quiet, log_file=log_file)
     job = JobSettings(
+        **_config_only_options(),
         input=inbox,
         api_url=api_url,
         max_writes=max_writes,
         state_dir=state_dir,
         report_dir=report_dir,
         writes_per_minute=writes_per_minute,
+        requests_per_minute=requests_per_minute,
         concurrency=concurrency,
         skip_invalid=skip_invalid,
     )
+    state = state_dir or inbox / DEFAULT_STATE_DIRNAME
     settings = BatchSettings(
-        inbox=inbox, job=job, settle_seconds=settle_seconds, notify_url=notify_url, sandbox=sandbox
+        inbox=inbox,
+        job=job,
+        settle_seconds=settle_seconds,
+        notify_url=notify_url,
+        sandbox=sandbox,
+        sandbox_db=state / SANDBOX_DB if sandbox else None,  # kept, so a rerun resumes
     )
     cancel = threading.Event()
     if threading.current_thread() is threading.main_thread():
         # systemd stops a service with SIGTERM: finish the current row, leave the rest resumable.
         signal.signal(signal.SIGTERM, lambda *_: cancel.set())
-    result = run_batch(settings, on_file=_echo_file, cancel=cancel)
-    if not result.files:
+    result = run_batch(settings, on_file=None if quiet else _echo_file, cancel=cancel)
+    if not result.files and not quiet:
         click.echo("inbox empty: nothing to import")
     if result.notify_error:
         click.echo(f"warning: {result.notify_error}", err=True)

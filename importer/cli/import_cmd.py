@@ -19,6 +19,7 @@ from typing import Any
 import click
 import pandas as pd
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.table import Table
 
 from importer.cli.progress import ProgressDisplay
@@ -136,7 +137,9 @@ def import_(dry_run: bool, **options: Any) -> None:
 
 def _run(*, file: Path, api_url: str, sandbox: bool, dry_run: bool, quiet: bool,
          log_file: Path | None, **options: Any) -> None:
-    _setup_logging(quiet=quiet, log_file=log_file)
+    display = ProgressDisplay(quiet=quiet)
+    _setup_logging(quiet=quiet, log_file=log_file, console=display.console,
+                   rich=display.terminal)
     settings = JobSettings(input=file, api_url=api_url, dry_run=dry_run, **options)
     with contextlib.ExitStack() as stack:
         if sandbox:
@@ -144,7 +147,6 @@ def _run(*, file: Path, api_url: str, sandbox: bool, dry_run: bool, quiet: bool,
         else:
             settings.credentials = Credentials.from_env()  # AuthError -> exit 3, one line
         cancel = threading.Event()
-        display = ProgressDisplay(quiet=quiet)
         with _sigint_sets(cancel), display:
             result = run_job(settings, progress=display, cancel=cancel)
         _print_summary(result)
@@ -190,14 +192,23 @@ def _sigint_sets(cancel: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _setup_logging(*, quiet: bool, log_file: Path | None) -> None:
+def _setup_logging(*, quiet: bool, log_file: Path | None, console: Console,
+                   rich: bool) -> None:
+    """Warnings to stderr (above the progress bar on a terminal); everything to --log-file."""
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if log_file else logging.INFO)
-    console = logging.StreamHandler(sys.stderr)
-    console.setLevel(logging.ERROR if quiet else logging.WARNING)
-    console.setFormatter(logging.Formatter("sections: %(message)s"))
-    install_redaction(console)
-    root.addHandler(console)
+    handler: logging.Handler
+    if rich:
+        handler = RichHandler(console=console, show_time=False, show_path=False,
+                              markup=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("sections: %(message)s"))
+    handler.setLevel(logging.ERROR if quiet else logging.WARNING)
+    console_handler = handler
+    install_redaction(console_handler)
+    root.addHandler(console_handler)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(log_file, encoding="utf-8")

@@ -1,0 +1,212 @@
+"""The CSV half of the reader: encoding and delimiter sniffing, then pandas' C engine.
+
+Every record is read as text (dtype=str, no NA parsing) with blank lines kept, so frame row
+i is spreadsheet row i; read.py finds the header and drops blank rows.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from importer.columns import field_for_header
+from importer.errors import InputError
+from importer.read_xlsx import display
+
+MAX_FIELD_CHARS = 1_000_000  # one cell; bigger usually means an unclosed quote
+HEADER_SCAN_ROWS = 10  # the header is looked for within this many rows
+DELIMITERS = (",", ";", "\t", "|")
+
+_CONTROL = frozenset(chr(c) for c in range(32)) - set("\t\n\r\x0b\x0c")
+_RAGGED = re.compile(r"Expected \d+ fields in line \d+, saw (\d+)")
+_UNCLOSED = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+def _detect_encoding(path: Path, head: bytes) -> str:
+    """BOM first, else UTF-8 if the whole file decodes, else cp1252 (Excel's "CSV" on Windows)."""
+    name = display(path.name)
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16: FF FE 00 00
+        raise InputError(f"{name} is UTF-32 text; save it as CSV UTF-8")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8 = True
+    with path.open("rb") as handle:
+        while chunk := handle.read(4 * 1024 * 1024):
+            if b"\x00" in chunk:
+                raise InputError(
+                    f"{name} contains NUL bytes: it is a binary file, not a CSV or XLSX "
+                    "(if it is UTF-16 text, save it as CSV UTF-8)"
+                )
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    if utf8:
+        return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+    return "cp1252"
+
+
+def _decode_sample(path: Path, head: bytes, size: int, encoding: str) -> str:
+    """Decode the first bytes, cutting the last (maybe partial) line when the file is longer."""
+    name = display(path.name)
+    try:
+        text = head.decode(encoding, errors="replace" if encoding != "cp1252" else "strict")
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{name} is neither UTF-8 nor Windows-1252 text (it may be a binary "
+            "file); export the sheet again as .xlsx or CSV UTF-8"
+        ) from None
+    if encoding == "utf-16" and text.startswith("\ufeff"):
+        text = text[1:]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if len(head) < size and "\n" in text:
+        text = text[: text.rindex("\n") + 1]
+    controls = sum(1 for ch in text[:65536] if ch in _CONTROL)
+    if controls > max(3, len(text[:65536]) // 100):
+        raise InputError(
+            f"{name} looks like a binary file, not a CSV or XLSX; "
+            "export the sheet again as .xlsx or CSV UTF-8"
+        )
+    return text
+
+
+def _sample_records(text: str, delim: str, limit: int = 200) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)  # \r alone ends a row
+    records: list[list[str]] = []
+    try:
+        for record in reader:
+            records.append(record)
+            if len(records) >= limit:
+                break
+    except csv.Error:
+        pass  # an unclosed quote in the sample: judge on what was read
+    return records
+
+
+def header_index(records: list[list[str]]) -> tuple[int, int]:
+    """(index of the header record, number of cells mapping to known fields)."""
+    first: tuple[int, int] | None = None
+    for index, record in enumerate(records[:HEADER_SCAN_ROWS]):
+        cells = [c.strip() for c in record if c and c.strip()]
+        if not cells:
+            continue
+        known = len({field_for_header(c) for c in cells} - {None})
+        if known >= 2:
+            return index, known
+        first = first or (index, known)
+    return first or (0, 0)
+
+
+def _detect_delimiter(text: str) -> str:
+    """Prefer the delimiter giving the most known headers, then a consistent column count."""
+    best: tuple[int, float, int] | None = None
+    choice = ","
+    for delim in DELIMITERS:
+        records = [r for r in _sample_records(text, delim) if any(c.strip() for c in r)]
+        if not records:
+            continue
+        header, known = header_index(records)
+        width = len(records[header])
+        rows = records[header + 1 :] or records[header:]
+        consistent = sum(1 for r in rows if len(r) == width) / len(rows)
+        score = (known, consistent if width > 1 else 0.0, width)
+        if best is None or score > best:
+            best, choice = score, delim
+    return choice
+
+
+def read_csv(
+    path: Path, head: bytes, size: int, delimiter: str | None
+) -> tuple[pd.DataFrame, str, str]:
+    """(every record as text, encoding, delimiter); frame row i is spreadsheet row i.
+
+    pandas' C engine (multi-threaded for big UTF-8 files) with blank lines kept.
+    """
+    name = display(path.name)
+    encoding = _detect_encoding(path, head)
+    text = _decode_sample(path, head, size, encoding)
+    if not text.strip() and len(head) >= size:
+        raise InputError(f"{name} contains only whitespace; it has no header and no rows")
+    if delimiter is not None:
+        delimiter = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(
+            delimiter, delimiter
+        )
+        if len(delimiter) != 1 or delimiter in '"\r\n':
+            raise InputError(
+                f"delimiter {delimiter!r} is not usable; give one character such as , ; | or tab"
+            )
+    delim = delimiter or _detect_delimiter(text)
+    width = max((len(r) for r in _sample_records(text, delim, 1000)), default=1)
+    for _ in range(50):  # widen when a later row has more cells than the sample showed
+        try:
+            with warnings.catch_warnings():  # too few names would drop cells with a warning
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    path,
+                    sep=delim,
+                    header=None,
+                    names=range(width),
+                    index_col=False,
+                    dtype=str,
+                    keep_default_na=False,
+                    na_filter=False,
+                    skip_blank_lines=False,
+                    encoding=encoding,
+                    engine="c",
+                    quotechar='"',
+                    doublequote=True,
+                )
+            break
+        except pd.errors.ParserWarning:
+            width = width * 2 + 8
+            continue
+        except pd.errors.ParserError as exc:
+            message = str(exc)
+            if match := _RAGGED.search(message):
+                width = int(match.group(1))
+                continue
+            if match := _UNCLOSED.search(message):
+                raise InputError(
+                    f"{name}: a quote opened near row {int(match.group(1)) + 1} is never "
+                    "closed; fix the quotes or export the sheet again"
+                ) from None
+            raise InputError(
+                f"{name} is not a readable CSV ({' '.join(message.split())})"
+            ) from None
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{name} is neither UTF-8 nor Windows-1252 text; export it again as CSV UTF-8"
+            ) from None
+        except pd.errors.EmptyDataError:
+            raise InputError(
+                f"{name} contains only whitespace; it has no header and no rows"
+            ) from None
+    else:
+        raise InputError(f"{name} has rows with too many different cell counts to be a CSV")
+    if frame.isna().to_numpy().any():  # defensive: na_filter=False should leave no NaN
+        frame = frame.fillna("")
+    longest = max(
+        (max(map(len, frame[c].to_numpy(dtype=object)), default=0) for c in frame.columns),
+        default=0,
+    )
+    if longest > MAX_FIELD_CHARS:
+        raise InputError(
+            f"{name} has a cell of {longest} characters (limit "
+            f"{MAX_FIELD_CHARS}); usually an unclosed quote, fix it and try again"
+        )
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    return frame, encoding, delim

@@ -1,0 +1,320 @@
+"""`sections plan` / `sections import` as a person runs them: exit codes 0-4, output, secrets.
+
+The CLI runs as a subprocess against an in-process sandbox over loopback.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from import_support import (
+    assert_exactly_once,
+    configure,
+    control,
+    posts,
+    rows,
+    sandbox,
+    seed_section,
+    write_csv,
+)
+
+from importer.cli.progress import ProgressDisplay
+from importer.job import ProgressEvent
+from importer.ledger import state_lock
+from importer.sandbox import SandboxServer
+
+ROOT = Path(__file__).resolve().parents[1]
+CREATOR_ENV = {"NEXUDUS_USERNAME": "creator@example.com", "NEXUDUS_PASSWORD": "creator"}
+FAST = ["--writes-per-minute", "60000", "--requests-per-minute", "120000",
+        "--min-interval", "0", "--reconcile-grace", "0.2"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with sandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def url(server: SandboxServer) -> str:
+    control(server.url, "reset")
+    configure(server.url, throttle=False, fail_rate=0.0, ambiguous_rate=0.0, latency_ms=0)
+    return server.url
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUDUS_")}
+    env.update(extra)
+    return env
+
+
+def sections(*args: str, env: dict[str, str] | None = None,
+             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "importer", *args], capture_output=True,
+                          text=True, env=env if env is not None else base_env(**CREATOR_ENV),
+                          cwd=cwd, timeout=120)
+
+
+def run_import(path: Path, url: str, tmp: Path, *extra: str, command: str = "import",
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return sections(command, str(path), "--api-url", url, "--state-dir", str(tmp / "state"),
+                    "--report-dir", str(tmp / "reports"), *FAST, *extra, env=env)
+
+
+def latest_report(tmp: Path) -> Path:
+    return sorted((tmp / "reports").iterdir())[-1]
+
+
+def results_of(tmp: Path) -> list[dict[str, str]]:
+    with open(latest_report(tmp) / "results.csv", encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def statuses(tmp: Path) -> list[str]:
+    return [r["Status"] if "Status" in r else r["status"] for r in results_of(tmp)]
+
+
+# -- exit 0 ----------------------------------------------------------------------------------
+
+
+def test_import_then_rerun_sends_no_post_and_every_row_exists(url: str, tmp_path: Path) -> None:
+    """Checklist 6: exit 0; the second run sends 0 POSTs and reports every row `exists`."""
+    data = rows(5, course=101) + rows(3, course=102)
+    path = write_csv(tmp_path / "in.csv", data)
+    first = run_import(path, url, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Rows by course" in first.stdout and "created: 8" in first.stdout
+    assert "Report: " in first.stdout
+    assert_exactly_once(url, data)
+    before = posts(url)
+    second = run_import(path, url, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert posts(url) == before
+    assert set(statuses(tmp_path)) == {"exists"}
+    summary = json.loads((latest_report(tmp_path) / "summary.json").read_text())
+    assert summary["exit_code"] == 0 and summary["dry_run"] is False
+    assert summary["requests"].get("post", 0) == 0
+
+
+def test_plan_sends_nothing_and_writes_the_plan(url: str, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "in.csv", rows(4))
+    seed_section(url, 101, 1, "Section 1")
+    done = run_import(path, url, tmp_path, command="plan")
+    assert done.returncode == 0, done.stderr
+    assert posts(url) == 1  # the seeded section only
+    with open(latest_report(tmp_path) / "plan.csv", encoding="utf-8-sig", newline="") as handle:
+        actions = [r["action"] for r in csv.DictReader(handle)]
+    assert actions == ["exists", "create", "create", "create"]
+    dry = run_import(path, url, tmp_path, "--dry-run")
+    assert dry.returncode == 0 and posts(url) == 1
+
+
+def test_formula_looking_titles_are_sent_literally(url: str, tmp_path: Path) -> None:
+    """Checklist 28: sent as text; neutralised only in the report."""
+    data = [(101, 1, "=cmd|' /C calc'!A0"), (101, 2, "@SUM(1)")]
+    path = write_csv(tmp_path / "in.csv", data)
+    done = run_import(path, url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_exactly_once(url, data)
+    text = (latest_report(tmp_path) / "results.csv").read_text(encoding="utf-8-sig")
+    assert "'=cmd|' /C calc'!A0" in text and "'@SUM(1)" in text
+
+
+# -- exit 1 ----------------------------------------------------------------------------------
+
+
+def test_rows_needing_attention_exit_1(url: str, tmp_path: Path) -> None:
+    """course_not_found, conflict, moved and duplicate_exists: never posted, exit 1."""
+    seed_section(url, 101, 2, "Someone else's")  # conflict for order 2
+    seed_section(url, 101, 9, "Section 3")  # row 3 is at order 9 on the server: moved
+    seed_section(url, 102, 1, "Section 1")  # two matches for (102, 1): duplicate_exists
+    seed_section(url, 102, 1, "section 1")
+    data = [(101, 1, "Section 1"), (101, 2, "Section 2"), (101, 3, "Section 3"),
+            (102, 1, "Section 1"), (999, 1, "Nowhere")]
+    path = write_csv(tmp_path / "in.csv", data)
+    done = run_import(path, url, tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert statuses(tmp_path) == ["created", "conflict", "moved", "duplicate_exists",
+                                  "course_not_found"]
+    assert posts(url) == 4 + 1  # the seeds + the one row that was free
+
+
+def test_changed_since_import_is_reported_not_posted(url: str, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "in.csv", rows(3))
+    assert run_import(path, url, tmp_path).returncode == 0
+    write_csv(path, [(101, 1, "Section 1"), (101, 2, "Section 2 (new name)"),
+                     (101, 3, "Section 3")])
+    before = posts(url)
+    done = run_import(path, url, tmp_path)
+    assert done.returncode == 1
+    assert statuses(tmp_path) == ["exists", "changed_since_import", "exists"]
+    assert posts(url) == before
+
+
+# -- exit 2 ----------------------------------------------------------------------------------
+
+
+def test_invalid_input_sends_nothing_unless_skip_invalid(url: str, tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    write_csv(path, rows(3))
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        handle.write("101,Broken order,abc,Immediate,\n")
+    done = run_import(path, url, tmp_path)
+    assert done.returncode == 2
+    assert posts(url) == 0
+    assert "Traceback" not in done.stderr
+    skipped = run_import(path, url, tmp_path, "--skip-invalid")
+    assert skipped.returncode == 0, skipped.stderr
+    assert statuses(tmp_path) == ["created", "created", "created", "invalid"]
+    assert posts(url) == 3
+
+
+def test_unreadable_file_exits_2_with_one_line(url: str, tmp_path: Path) -> None:
+    done = run_import(tmp_path / "missing.csv", url, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("sections: ") and "Traceback" not in done.stderr
+
+
+# -- exit 3 ----------------------------------------------------------------------------------
+
+
+def test_no_credentials_exit_3_naming_the_variables(url: str, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "in.csv", rows(2))
+    done = run_import(path, url, tmp_path, env=base_env())
+    assert done.returncode == 3
+    assert "NEXUDUS_TOKEN" in done.stderr and "NEXUDUS_PASSWORD" in done.stderr
+    assert control(url, "stats")["requests"] == {}
+
+
+def test_viewer_credentials_exit_3(url: str, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "in.csv", rows(3))
+    env = base_env(NEXUDUS_USERNAME="viewer@example.com", NEXUDUS_PASSWORD="viewer")
+    done = run_import(path, url, tmp_path, "--concurrency", "1", env=env)
+    assert done.returncode == 3
+    assert control(url, "sections") == []
+
+
+def test_held_lock_exits_3_at_once_without_a_request(url: str, tmp_path: Path) -> None:
+    """Checklist 7: another run holds the state folder."""
+    path = write_csv(tmp_path / "in.csv", rows(2))
+    with state_lock(tmp_path / "state"):
+        done = run_import(path, url, tmp_path)
+    assert done.returncode == 3
+    assert f"another import is running on {tmp_path / 'state'}" in done.stderr
+    assert control(url, "stats")["requests"] == {}
+
+
+# -- exit 4 ----------------------------------------------------------------------------------
+
+
+def test_write_budget_stops_with_4_and_the_rerun_finishes(url: str, tmp_path: Path) -> None:
+    data = rows(5)
+    path = write_csv(tmp_path / "in.csv", data)
+    first = run_import(path, url, tmp_path, "--max-writes", "2")
+    assert first.returncode == 4, first.stderr
+    assert posts(url) == 2
+    assert sorted(statuses(tmp_path)) == ["created", "created", "pending", "pending", "pending"]
+    second = run_import(path, url, tmp_path)
+    assert second.returncode == 0
+    assert_exactly_once(url, data)
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+
+def test_no_output_file_or_log_line_contains_the_token_or_password(
+    url: str, tmp_path: Path
+) -> None:
+    """Checklist 30: token (NEXUDUS_TOKEN run) and password (password-grant run)."""
+    token = httpx.post(f"{url}/api/token", data={
+        "grant_type": "password", "username": "creator@example.com",
+        "password": "creator"}).json()["access_token"]
+    configure(url, ambiguous_rate=0.5)  # make the log talk about failures too
+    path = write_csv(tmp_path / "in.csv", rows(6))
+    outputs = []
+    with_token = run_import(path, url, tmp_path, "--log-file", str(tmp_path / "token.log"),
+                            env=base_env(NEXUDUS_TOKEN=token))
+    outputs += [with_token.stdout, with_token.stderr]
+    write_csv(path, rows(6, start=10))
+    password = "creator"
+    with_password = run_import(path, url, tmp_path, "--log-file", str(tmp_path / "pw.log"))
+    outputs += [with_password.stdout, with_password.stderr]
+    assert with_token.returncode == 0 and with_password.returncode == 0
+    assert (tmp_path / "token.log").stat().st_size > 0
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "in.csv"]
+    texts = outputs + [p.read_bytes().decode("utf-8", "replace") for p in files]
+    for text in texts:
+        assert token not in text
+        assert "Bearer " not in text
+        assert f"password={password}" not in text and f'"{password}"' not in text
+
+
+@pytest.mark.slow
+def test_sandbox_flag_works_with_no_setup(tmp_path: Path) -> None:
+    """`sections import data/sample_sections.csv --sandbox` at the documented limits."""
+    sample = tmp_path / "sample_sections.csv"
+    sample.write_bytes((ROOT / "data" / "sample_sections.csv").read_bytes())
+    done = sections("import", str(sample), "--sandbox", env=base_env(), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "created: 13" in done.stdout and "Report: " in done.stdout
+    again = sections("import", str(sample), "--sandbox", "--quiet", env=base_env(),
+                     cwd=tmp_path)
+    assert again.returncode == 0
+    assert "exists: 13" in again.stdout
+    assert (tmp_path / ".sections-state" / "sandbox.sqlite3").exists()
+    assert (tmp_path / "reports").is_dir()
+
+
+def test_ctrl_c_records_what_was_sent_writes_the_report_and_exits_4(
+    url: str, tmp_path: Path
+) -> None:
+    data = rows(40)
+    path = write_csv(tmp_path / "in.csv", data)
+    command = [sys.executable, "-m", "importer", "import", str(path), "--api-url", url,
+               "--state-dir", str(tmp_path / "state"), "--report-dir", str(tmp_path / "reports"),
+               "--writes-per-minute", "600", "--requests-per-minute", "6000",
+               "--min-interval", "0"]
+    process = subprocess.Popen(command, env=base_env(**CREATOR_ENV), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while posts(url) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 4, err
+    assert "Traceback" not in err
+    assert "Report: " in out
+    found = statuses(tmp_path)
+    assert found.count("created") == posts(url)  # every request in flight was recorded
+    assert "pending" in found
+    assert run_import(path, url, tmp_path).returncode == 0
+    assert_exactly_once(url, data)
+
+
+def test_progress_lines_when_not_on_a_terminal() -> None:
+    lines: list[str] = []
+    now = [0.0]
+    display = ProgressDisplay(terminal=False, clock=lambda: now[0], echo=lines.append)
+    event = ProgressEvent("send", 3, 10, {"created": 3}, 30.0, 14.0)
+    with display:
+        display(event)  # a new phase: printed at once
+        now[0] = 1.0
+        display(event)  # too soon: not printed
+        now[0] = 6.0
+        display(ProgressEvent("send", 5, 10, {"created": 5}, 30.0, 10.0))
+    assert lines == ["send: 3/10 rows, 30.0 writes/min, ETA 14s (created 3)",
+                     "send: 5/10 rows, 30.0 writes/min, ETA 10s (created 5)"]
+    quiet: list[str] = []
+    with ProgressDisplay(quiet=True, terminal=False, echo=quiet.append) as silent:
+        silent(event)
+    assert quiet == []

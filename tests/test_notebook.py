@@ -1,0 +1,88 @@
+"""The review notebook runs top to bottom on a fresh kernel against the built-in sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from importer.read import read_sheet
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "review_and_import.ipynb"
+SAMPLE = ROOT / "data" / "sample_sections.xlsx"
+
+
+def test_committed_notebook_has_no_outputs() -> None:
+    """The notebook is committed clean: no outputs, no execution counts."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code, "the notebook has no code cells"
+    for cell in code:
+        assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+
+
+def test_first_code_cell_holds_the_parameters() -> None:
+    """papermill needs the "parameters" tag on the first code cell with every parameter."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    first = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert "parameters" in first.metadata.get("tags", [])
+    for name in ("input_path", "api_url", "dry_run", "report_dir", "state_dir", "sandbox_db"):
+        assert f"{name} = " in first.source
+
+
+def _cell(notebook: nbformat.NotebookNode, tag: str) -> nbformat.NotebookNode:
+    return next(c for c in notebook.cells if tag in c.metadata.get("tags", []))
+
+
+def _html(cell: nbformat.NotebookNode) -> str:
+    return "".join(o.get("data", {}).get("text/html", "") for o in cell.outputs)
+
+
+def _run(
+    tmp_path: Path, name: str, cwd: Path = NOTEBOOK.parent, **parameters: object
+) -> nbformat.NotebookNode:
+    import papermill
+
+    output = tmp_path / f"{name}.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(output),
+        parameters={
+            "sandbox_db": str(tmp_path / "sandbox.sqlite3"),
+            "report_dir": str(tmp_path / "reports"),
+            "state_dir": str(tmp_path / "state"),
+            **parameters,
+        },
+        kernel_name="python3",
+        cwd=str(cwd),
+        progress_bar=False,
+    )
+    return nbformat.read(output, as_version=4)
+
+
+@pytest.mark.slow
+def test_dry_run_then_import_then_everything_exists(tmp_path: Path) -> None:
+    """Dry run plans every row; the real run creates them; a second real run finds them all."""
+    rows = len(read_sheet(SAMPLE).raw)
+
+    dry = _run(tmp_path, "dry", cwd=ROOT, dry_run=True)  # from the repo root: input still found
+    timeline = _cell(dry, "timeline")
+    assert any("image/png" in o.get("data", {}) for o in timeline.outputs)
+    plan = _html(_cell(dry, "plan"))
+    assert "create" in plan and f"<td>{rows}</td>" in plan  # total column: every row
+    assert _cell(dry, "results").outputs == []
+    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
+
+    real = _run(tmp_path, "real", dry_run=False)
+    assert "<progress" in _html(_cell(real, "import"))
+    results = _html(_cell(real, "results"))
+    assert results.count("<td>created</td>") == rows
+    assert "summary.json" in str(_cell(real, "results").outputs)
+
+    again = _run(tmp_path, "again", dry_run=False)
+    results = _html(_cell(again, "results"))
+    assert results.count("<td>exists</td>") == rows
+    assert "<td>created</td>" not in results

@@ -1,0 +1,142 @@
+"""The plan: classification on plain data, and the read-only requests against the sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from import_support import control, posts, rows, sandbox, seed_section, settings, write_csv
+
+import importer.plan as plan_module
+import importer.send as send_module
+from importer.codes import RowStatus
+from importer.job import run_job
+from importer.ledger import LedgerRecord, LedgerStatus, payload_hash
+from importer.plan import (
+    PLAN_COLUMNS,
+    ServerSection,
+    classify,
+    normalize_title,
+    plan_frame,
+)
+from importer.validate import ValidRow
+
+
+def row(source_row: int, course: int, order: int, title: str) -> ValidRow:
+    payload = {"CourseId": course, "Title": title, "DisplayOrder": order, "UnlockType": 1,
+               "UnlockAfterDays": 0}
+    return ValidRow(source_row, (course, order), payload)
+
+
+def section(id_: int, order: int, title: str, course: int = 101) -> ServerSection:
+    return ServerSection(id=id_, course_id=course, title=title, display_order=order)
+
+
+def actions(plans: list) -> list[tuple[RowStatus, int | None]]:
+    return [(p.action, p.section_id) for p in plans]
+
+
+def test_titles_compare_trimmed_nfc_and_casefolded() -> None:
+    assert normalize_title("  Cafe\u0301 Basics ") == normalize_title("CAFÉ basics")
+    assert normalize_title("Straße") == normalize_title("STRASSE")
+    assert normalize_title("Intro") != normalize_title("Intro 2")
+
+
+def test_each_action() -> None:
+    valid = [
+        row(2, 101, 1, "New one"),          # create
+        row(3, 101, 2, "Café"),             # exists (NFD, spaces, case on the server)
+        row(4, 101, 3, "Moved away"),       # moved: the title sits at order 9
+        row(5, 101, 4, "Mine"),             # conflict: order 4 holds another title
+        row(6, 101, 5, "Twice"),            # duplicate_exists: two matches at order 5
+        row(7, 999, 1, "Nowhere"),          # course_not_found
+    ]
+    server = {101: [section(11, 2, " CAFE\u0301 "), section(12, 9, "moved away"),
+                    section(13, 4, "Theirs"), section(14, 5, "Twice"), section(15, 5, "twice")],
+              999: None}
+    plans = classify(valid, server)
+    assert actions(plans) == [
+        (RowStatus.CREATE, None), (RowStatus.EXISTS, 11), (RowStatus.MOVED, 12),
+        (RowStatus.CONFLICT, 13), (RowStatus.DUPLICATE_EXISTS, 14),
+        (RowStatus.COURSE_NOT_FOUND, None),
+    ]
+    assert plans[2].server_display_order == 9
+    assert plans[3].server_title == "Theirs" and "Theirs" in plans[3].reason
+
+
+def test_a_title_claimed_by_its_own_row_does_not_make_another_row_moved() -> None:
+    # The sheet has "Review" twice (a warning, not an error); the first is on the server.
+    valid = [row(2, 101, 1, "Review"), row(3, 101, 5, "Review")]
+    plans = classify(valid, {101: [section(21, 1, "Review")]})
+    assert actions(plans) == [(RowStatus.EXISTS, 21), (RowStatus.CREATE, None)]
+
+
+def test_two_sections_with_the_title_elsewhere_are_duplicate_exists() -> None:
+    plans = classify([row(2, 101, 1, "Intro")],
+                     {101: [section(31, 7, "Intro"), section(32, 8, "Intro")]})
+    assert actions(plans) == [(RowStatus.DUPLICATE_EXISTS, 31)]
+
+
+def test_changed_since_import_needs_our_ledger_record_and_a_different_payload() -> None:
+    edited = row(2, 101, 1, "Intro (edited)")
+    same = row(3, 101, 2, "Second")
+    server = {101: [section(41, 1, "Intro"), section(42, 2, "Second")]}
+
+    def record(r: ValidRow, payload: dict, status: LedgerStatus, sid: int) -> LedgerRecord:
+        return LedgerRecord("u", r.key[0], r.key[1], payload_hash(payload), status, sid, 1,
+                            1.0, 1.0, "a.csv", r.source_row, None)
+
+    original = {**edited.payload, "Title": "Intro"}
+    ledger = {edited.key: record(edited, original, LedgerStatus.CREATED, 41),
+              same.key: record(same, same.payload, LedgerStatus.CREATED, 42)}
+    plans = classify([edited, same], server, ledger)
+    assert actions(plans) == [(RowStatus.CHANGED_SINCE_IMPORT, 41), (RowStatus.EXISTS, 42)]
+    # Without our record the same edit is a plain conflict (someone else's section).
+    assert classify([edited], server)[0].action == RowStatus.CONFLICT
+
+
+def test_plan_frame_is_in_input_order_with_invalid_rows() -> None:
+    plans = classify([row(5, 101, 1, "B"), row(2, 101, 2, "A")], {101: []})
+    frame = plan_frame(plans, [(3, None, 4, "bad")])
+    assert tuple(frame.columns) == PLAN_COLUMNS
+    assert frame["source_row"].tolist() == [2, 3, 5]
+    assert frame["action"].tolist() == ["create", "invalid", "create"]
+    assert str(frame["section_id"].dtype) == "Int64"
+
+
+def test_plan_reads_each_course_once_and_never_writes(tmp_path: Path) -> None:
+    data = rows(3, course=101) + rows(2, course=102) + [(999, 1, "No such course")]
+    path = write_csv(tmp_path / "in.csv", data)
+    with sandbox() as server:
+        existing = seed_section(server.url, 101, 1, "Section 1")
+        before = control(server.url, "stats")["requests"]
+        result = run_job(settings(path, server.url, tmp_path, dry_run=True))
+        after = control(server.url, "stats")["requests"]
+        assert posts(server.url) == 1  # only the seeded one
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    assert delta["GET /api/content/courses/{id}"] == 3
+    assert delta["GET /api/content/coursesections"] == 2  # 999 is never listed
+    assert result.exit_code == 1  # course_not_found needs attention
+    assert result.plan is not None
+    assert result.plan["action"].tolist() == ["exists", "create", "create", "create", "create",
+                                              "course_not_found"]
+    assert result.plan["section_id"].iloc[0] == existing
+    assert result.report_dir is not None and (result.report_dir / "plan.csv").exists()
+    assert not (tmp_path / "state").exists()  # a plan writes no state
+
+
+def test_listing_reads_every_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checklist 20: the matching section is on page 3 of the listing; it is adopted."""
+    monkeypatch.setattr(plan_module, "LIST_PAGE_SIZE", 4)
+    monkeypatch.setattr(send_module, "LIST_PAGE_SIZE", 4)
+    data = rows(12)
+    path = write_csv(tmp_path / "in.csv", data)
+    with sandbox() as server:
+        for course, order, title in data[:10]:
+            seed_section(server.url, course, order, title)
+        result = run_job(settings(path, server.url, tmp_path))
+        assert posts(server.url) == 12  # 10 seeded + 2 new: nothing posted twice
+        pages = control(server.url, "stats")["requests"]["GET /api/content/coursesections"]
+    assert result.exit_code == 0
+    assert result.results["status"].tolist() == ["exists"] * 10 + ["created"] * 2
+    assert pages >= 3

@@ -1,0 +1,177 @@
+"""--check-thumbnails against a real HTTP server on 127.0.0.1 (no mocks)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from test_schema import found, make_sheet
+
+from importer.codes import Rule
+from importer.thumbnails import MAX_REDIRECTS, ThumbnailChecker, thumbnail_findings
+from importer.validate import validate_sheet
+
+HUGE = 20 * 1024 * 1024
+SEEN: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes: each path is one behaviour a thumbnail host may have."""
+
+    def log_message(self, *args: object) -> None:  # keep test output quiet
+        pass
+
+    def _answer(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if "Content-Length" not in headers:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(body)
+
+    def _route(self) -> None:
+        SEEN.append((self.command, self.path, self.headers.get("Range")))
+        path = self.path
+        if path == "/img.png":
+            self._answer(200, {"Content-Type": "image/png"}, b"\x89PNG" + b"0" * 96)
+        elif path == "/page.png":
+            self._answer(200, {"Content-Type": "text/html; charset=utf-8"}, b"<html></html>")
+        elif path == "/huge.jpg":
+            self._answer(200, {"Content-Type": "image/jpeg", "Content-Length": str(HUGE)})
+        elif path == "/missing.png":
+            self._answer(404, {"Content-Type": "text/plain"}, b"no")
+        elif path.startswith("/nohead"):
+            if self.command == "HEAD":
+                self._answer(405 if "405" in path else 501, {})
+            else:
+                total = HUGE if "huge" in path else 500
+                self._answer(
+                    206,
+                    {"Content-Type": "image/gif", "Content-Range": f"bytes 0-0/{total}"},
+                    b"G",
+                )
+        elif path == "/to-private.png":
+            self._answer(302, {"Location": "http://10.0.0.1/a.png"})
+        elif path == "/to-img.png":
+            self._answer(301, {"Location": "/img.png"})
+        elif path == "/loop.png":
+            self._answer(302, {"Location": "/loop.png"})
+        else:
+            self._answer(500, {})
+
+    do_HEAD = _route
+    do_GET = _route
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def checker() -> ThumbnailChecker:
+    return ThumbnailChecker(allow_hosts={"127.0.0.1"}, timeout=5)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rule_of(checker: ThumbnailChecker, url: str) -> Rule | None:
+    problem = checker.check_all([url])[url]
+    return None if problem is None else problem.rule
+
+
+@pytest.mark.parametrize(
+    ("path", "rule"),
+    [
+        ("/img.png", None),
+        ("/to-img.png", None),
+        ("/nohead-405.gif", None),
+        ("/page.png", Rule.THUMBNAIL_NOT_IMAGE),
+        ("/huge.jpg", Rule.THUMBNAIL_TOO_LARGE),
+        ("/nohead-501-huge.gif", Rule.THUMBNAIL_TOO_LARGE),
+        ("/missing.png", Rule.THUMBNAIL_UNREACHABLE),
+        ("/loop.png", Rule.THUMBNAIL_UNREACHABLE),
+        ("/to-private.png", Rule.INVALID_THUMBNAIL_URL),
+    ],
+)
+def test_each_server_behaviour(server: str, checker: ThumbnailChecker, path: str, rule) -> None:
+    assert rule_of(checker, server + path) == rule
+
+
+def test_head_then_ranged_get_only_when_head_is_not_supported(server: str, checker) -> None:
+    SEEN.clear()
+    checker.check_all([f"{server}/img.png", f"{server}/nohead-405.gif"])
+    assert ("HEAD", "/img.png", None) in SEEN
+    assert not any(method == "GET" and path == "/img.png" for method, path, _ in SEEN)
+    assert ("GET", "/nohead-405.gif", "bytes=0-0") in SEEN
+
+
+def test_redirect_loop_stops_after_max_hops(server: str, checker) -> None:
+    SEEN.clear()
+    checker.check_all([f"{server}/loop.png"])
+    assert len([s for s in SEEN if s[1] == "/loop.png"]) == MAX_REDIRECTS + 1
+
+
+def test_redirect_to_private_address_is_not_followed(server: str, checker) -> None:
+    """The hop is re-checked with the URL rules before any request is made to it."""
+    SEEN.clear()
+    checker.check_all([f"{server}/to-private.png"])
+    assert SEEN == [("HEAD", "/to-private.png", None)]
+
+
+def test_connection_refused_is_unreachable(checker) -> None:
+    assert rule_of(checker, f"http://127.0.0.1:{closed_port()}/a.png") == (
+        Rule.THUMBNAIL_UNREACHABLE
+    )
+
+
+def test_each_distinct_url_is_checked_once(server: str, checker) -> None:
+    SEEN.clear()
+    checker.check_all([f"{server}/img.png"] * 5)
+    assert len(SEEN) == 1
+
+
+def test_production_checker_refuses_loopback() -> None:
+    """Without allow_hosts, a loopback redirect target is refused (strict by default)."""
+    problem = ThumbnailChecker().url_check("http://127.0.0.1/a.png")
+    assert problem is not None
+
+
+def test_findings_point_at_the_rows_with_the_url(server: str, checker) -> None:
+    sheet = make_sheet(
+        [
+            {"NewImageUrl": f"{server}/page.png"},
+            {},
+            {"NewImageUrl": f"{server}/img.png"},
+            {"NewImageUrl": f"{server}/page.png"},
+        ]
+    )
+    result = validate_sheet(sheet)
+    frame = thumbnail_findings(result.table, sheet, checker)
+    assert set(zip(frame["rule"], frame["source_row"], strict=True)) == {
+        (Rule.THUMBNAIL_NOT_IMAGE, 2),
+        (Rule.THUMBNAIL_NOT_IMAGE, 5),
+    }
+    assert set(frame["value"]) == {f"{server}/page.png"}
+
+
+def test_validate_sheet_runs_the_check_when_asked(server: str, checker) -> None:
+    sheet = make_sheet([{"NewImageUrl": f"{server}/huge.jpg"}])
+    plain = validate_sheet(sheet)
+    checked = validate_sheet(sheet, check_thumbnails=True, thumbnail_checker=checker)
+    assert Rule.THUMBNAIL_TOO_LARGE not in set(plain.findings["rule"])
+    assert (Rule.THUMBNAIL_TOO_LARGE, 2) in found(checked)
