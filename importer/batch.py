@@ -65,6 +65,7 @@ class BatchSettings:
     notify_timeout: float = 5.0
     sandbox: bool = False  # start one built-in sandbox for the whole run (demos, tests)
     sandbox_db: Path | None = None  # the sandbox's data file (None: temporary, gone after)
+    recheck_seconds: float = 1.0  # pause between the two looks at each file (<= settle)
 
 
 @dataclass
@@ -255,6 +256,7 @@ class _Run:
         self.on_file = on_file
         self.cancel = cancel
         self.budget = WriteBudget(template.max_writes)
+        self.sleep: Callable[[float], object] = time.sleep
         self.files: list[FileOutcome] = []
 
     def record(self, outcome: FileOutcome) -> None:
@@ -269,6 +271,9 @@ class _Run:
         job = dataclasses.replace(self.template, input=path, dry_run=False)
         try:
             result = run_job(job, progress=self.progress, cancel=self.cancel, budget=self.budget)
+        except LockedError as error:  # someone else is importing with this ledger: not the
+            # file's fault, so it stays for the next run (exit 3 still stops this one)
+            return FileOutcome(path.name, LEFT, int(ExitCode.CONFIG), str(path), message=str(error))
         except ImporterError as error:
             return self._finish_error(path, error)
         code = ExitCode(result.exit_code)
@@ -301,17 +306,42 @@ class _Run:
         atomic_write_text(note, f"{error}\n")
         return FileOutcome(path.name, FAILED, int(code), str(moved), str(note), {}, str(error))
 
+    def second_look(
+        self, ready: list[tuple[Path, os.stat_result]]
+    ) -> tuple[list[tuple[Path, os.stat_result]], list[Path]]:
+        """Look again a moment later: a file whose size or mtime moved is still arriving
+        (catches copies that keep an old mtime while they write)."""
+        pause = min(self.settings.recheck_seconds, self.settings.settle_seconds)
+        if not ready or pause <= 0:
+            return ready, []
+        self.sleep(pause)
+        still: list[tuple[Path, os.stat_result]] = []
+        moving: list[Path] = []
+        for path, first in ready:
+            if not path.exists():
+                continue  # taken away since the listing: nothing to do, nothing to report
+            if _unchanged(path, first):
+                still.append((path, first))
+            else:
+                moving.append(path)
+        return still, moving
+
     def run(self) -> None:
-        ready, busy = scan_inbox(self.inbox, settle_seconds=self.settings.settle_seconds)
+        settle = self.settings.settle_seconds
+        ready, busy = scan_inbox(self.inbox, settle_seconds=settle)
+        ready, moving = self.second_look(ready)
         stop_reason = ""
+        stop_code: int | None = None
         for path, first in ready:
             if not stop_reason and self.cancel is not None and self.cancel.is_set():
-                stop_reason = "run cancelled; the next run takes it"
+                stop_reason, stop_code = "run stopped; the next run takes it", ExitCode.RESUMABLE
             if stop_reason:
-                self.left(path, stop_reason)
+                self.left(path, stop_reason, stop_code)
                 continue
             # A spent write budget does not stop the loop: files needing no writes (all rows
             # already there) still finish, invalid ones still go to failed/, the rest exit 4.
+            if not path.exists():
+                continue
             if not _unchanged(path, first):
                 self.left(path, "changed while waiting; still being written")
                 continue
@@ -319,11 +349,10 @@ class _Run:
             self.record(outcome)
             if outcome.exit_code == ExitCode.CONFIG:
                 stop_reason = "not attempted after a configuration problem (see above)"
+        for path in moving:
+            self.left(path, "still being written (its size or time changed while looking)")
         for path in busy:
-            self.left(
-                path,
-                f"still being written (modified less than {self.settings.settle_seconds:g} s ago)",
-            )
+            self.left(path, f"still being written (modified less than {settle:g} s ago)")
 
 
 def _notify(url: str, summary: dict, timeout: float) -> str | None:
@@ -341,6 +370,15 @@ def _notify(url: str, summary: dict, timeout: float) -> str | None:
     return problem
 
 
+def check_notify_url(url: str) -> None:
+    """A webhook is http(s) and carries no user:password (nothing secret ever leaves)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--notify-url must be an http(s) address, got {url[:80]!r}")
+    if parts.username or parts.password:
+        raise ConfigError("--notify-url must not contain a user name or password")
+
+
 def _check_inbox(inbox: Path) -> Path:
     if not inbox.is_dir():
         raise ConfigError(f"inbox folder not found: {inbox}")
@@ -353,6 +391,7 @@ def run_batch(
     progress: ProgressCallback | None = None,
     on_file: Callable[[FileOutcome], object] | None = None,
     cancel: threading.Event | None = None,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> BatchResult:
     """Import every settled file of the inbox once; see the module docstring.
 
@@ -360,6 +399,8 @@ def run_batch(
     inbox does not exist; every per-file problem is a FileOutcome instead.
     """
     inbox = _check_inbox(Path(settings.inbox))
+    if settings.notify_url:
+        check_notify_url(settings.notify_url)
     settings = dataclasses.replace(settings, inbox=inbox)
     base = settings.job or JobSettings(input=inbox)
     template = dataclasses.replace(
@@ -370,6 +411,7 @@ def run_batch(
     started = datetime.now(UTC)
     with inbox_lock(inbox), _api(settings, template) as job_template:
         run = _Run(settings, job_template, progress, on_file, cancel)
+        run.sleep = sleep  # the pause between the two looks (injected in tests)
         try:
             run.run()
         finally:

@@ -16,6 +16,7 @@ import types
 import typing
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from importer.errors import ConfigError
 
@@ -68,6 +69,12 @@ def _refuse_secrets(table: dict[str, Any], filename: str) -> None:
             )
         if isinstance(value, dict):
             _refuse_secrets(value, filename)
+        elif isinstance(value, str) and "://" in value and urlsplit(value.strip()).password:
+            raise ConfigError(
+                f"{filename}: {key} must not contain a password in the address: credentials "
+                "come only from environment variables NEXUDUS_TOKEN or "
+                "NEXUDUS_USERNAME/NEXUDUS_PASSWORD"
+            )
 
 
 def _type_name(hint: Any) -> str:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from pandas.io.formats.style import Styler
 
-    from importer.job import ProgressEvent
+    from importer.job import JobResult, ProgressEvent
     from importer.validate import ValidationResult
 
 ERROR_STYLE = "background-color: #f8d0d0; color: #7a0000"
@@ -193,7 +193,8 @@ def unlock_timeline(result: ValidationResult) -> Figure:
             text = str(title) if pd.notna(title) else "(no title)"
             labels.append(f"{course} · {order}  {text[:40]}")
         y += len(group)
-    ax.set_yticks(range(len(labels)), labels=labels, fontsize=8)
+    shown = [i for i, label in enumerate(labels) if label]  # no tick on the gaps
+    ax.set_yticks(shown, labels=[labels[i] for i in shown], fontsize=8)
     ax.set_ylim(len(labels) - 0.5, -0.8)
     ax.set_xlabel("days after enrolment")
     ax.set_title("When each section unlocks")
@@ -213,6 +214,14 @@ def unlock_timeline(result: ValidationResult) -> Figure:
 
 
 # --------------------------------------------------------------------------- plan
+
+
+def plan_of(result: JobResult) -> pd.DataFrame:
+    """The plan frame of a dry run; when the run stopped before planning (invalid input),
+    its results frame with `status` as the action, so the counts still show every row."""
+    if result.plan is not None:
+        return result.plan
+    return result.results.rename(columns={"status": "action"})
 
 
 def plan_counts(plan: pd.DataFrame) -> pd.DataFrame:

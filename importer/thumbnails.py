@@ -10,7 +10,8 @@ client and carries no credentials.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+import socket
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from importer.codes import Rule, severity_of
 from importer.columns import BY_FIELD
 from importer.findings import FINDING_COLUMNS, findings_frame
 from importer.read import Sheet
-from importer.schema import is_safe_image_url, url_problems
+from importer.schema import is_safe_image_url, unsafe_address, url_problems
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif"})
@@ -38,8 +39,18 @@ class Problem:
     detail: str  # completes "Thumbnail URL on row N ..."
 
 
+def resolve(host: str) -> list[str]:
+    """Every address `host` resolves to (raises OSError when it does not resolve)."""
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
+
+
 class ThumbnailChecker:
-    """Checks image URLs concurrently; `allow_hosts` exempts hosts (tests: 127.0.0.1)."""
+    """Checks image URLs concurrently; `allow_hosts` exempts hosts (tests: 127.0.0.1).
+
+    Before each request (first URL and every redirect hop) the URL passes the schema's rules
+    and its host name is resolved and every address re-checked, so a public-looking name that
+    points into a private network is refused (`resolver` is injectable for tests).
+    """
 
     def __init__(
         self,
@@ -48,14 +59,34 @@ class ThumbnailChecker:
         max_workers: int = 8,
         allow_hosts: Collection[str] = (),
         transport: httpx.BaseTransport | None = None,
+        resolver: Callable[[str], list[str]] = resolve,
     ) -> None:
         self.timeout = timeout
         self.max_workers = max_workers
         self.allow_hosts = frozenset(allow_hosts)
         self.transport = transport
+        self.resolver = resolver
 
     def url_check(self, url: str) -> str | None:
-        return is_safe_image_url(url, allow_hosts=self.allow_hosts)
+        """The URL rules, then the addresses its host resolves to."""
+        reason = is_safe_image_url(url, allow_hosts=self.allow_hosts)
+        if reason is not None:
+            return reason
+        try:
+            host = httpx.URL(url).host
+        except (httpx.InvalidURL, ValueError):
+            return "is not a valid web address"
+        if host in self.allow_hosts:
+            return None
+        try:
+            addresses = self.resolver(host)
+        except (OSError, UnicodeError):
+            return None  # unresolvable: the request itself reports it as unreachable
+        for address in addresses:
+            reason = unsafe_address(address.split("%", 1)[0])
+            if reason is not None:
+                return f"{reason} (its host name resolves to {address})"
+        return None
 
     def check_all(self, urls: Iterable[str]) -> dict[str, Problem | None]:
         """Check each distinct URL once; the result maps URL -> problem (None when fine)."""
@@ -78,10 +109,13 @@ class ThumbnailChecker:
     def check(self, client: httpx.Client, url: str) -> Problem | None:
         """One URL: follow up to MAX_REDIRECTS hops by hand, then judge the final answer."""
         current = url
+        reason = self.url_check(current)
+        if reason is not None:
+            return Problem(Rule.INVALID_THUMBNAIL_URL, reason)
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 response = _probe(client, current)
-            except httpx.HTTPError as error:
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
                 return Problem(
                     Rule.THUMBNAIL_UNREACHABLE, f"could not be reached ({type(error).__name__})"
                 )

@@ -19,7 +19,7 @@ from importer.columns import BY_FIELD, FIELDS, TIMED, UNLOCK_TYPES
 from importer.findings import FINDING_COLUMNS, Finding, concat_findings, findings_frame
 from importer.normalise import normalise_frame, type_findings
 from importer.read import Sheet, read_sheet
-from importer.schema import MAX_UNLOCK_DAYS, schema_failures, url_problems
+from importer.schema import MAX_UNLOCK_DAYS, schema_failures, title_key, url_problems
 
 if TYPE_CHECKING:  # thumbnails imports httpx: loaded only when --check-thumbnails is used
     from importer.thumbnails import ThumbnailChecker
@@ -187,7 +187,7 @@ def _messages(rule: str, fld: str, table: pd.DataFrame, positions: list[int]) ->
             ),
         )
     if rule == Rule.DUPLICATE_TITLE:
-        keyed = table.assign(_key=table["Title"].str.normalize("NFC").str.casefold())
+        keyed = table.assign(_key=table["Title"].map(title_key, na_action="ignore"))
         return _group_messages(
             keyed,
             positions,

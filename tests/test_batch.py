@@ -304,3 +304,64 @@ def test_missing_credentials_refused_before_touching_files(tmp_path: Path) -> No
     assert result.returncode == ExitCode.CONFIG
     assert "no credentials" in result.stderr
     assert (tmp_path / "a_valid.csv").is_file() and not (tmp_path / "failed").exists()
+
+
+def test_ledger_in_use_leaves_the_file_in_the_inbox(tmp_path: Path) -> None:
+    """Another import holding the inbox's ledger: exit 3, and the file waits in the inbox."""
+    from importer.ledger import LOCK_FILENAME
+
+    _valid(tmp_path)
+    state = tmp_path / ".sections-state"
+    state.mkdir()
+    with filelock.FileLock(str(state / LOCK_FILENAME), timeout=0):
+        result = run_batch(BatchSettings(inbox=tmp_path, sandbox=True, settle_seconds=5))
+    assert result.exit_code == ExitCode.CONFIG
+    assert [(f.outcome, f.exit_code) for f in result.files] == [("left", 3)]
+    assert (tmp_path / "a_valid.csv").is_file() and not (tmp_path / "failed").exists()
+
+
+def test_file_growing_with_an_old_mtime_is_left_alone(tmp_path: Path) -> None:
+    """Second look: a file whose size changes during the pause waits, even with an old mtime."""
+    path = _valid(tmp_path)
+    pauses: list[float] = []
+
+    def grow_while_waiting(seconds: float) -> None:
+        pauses.append(seconds)
+        stat = path.stat()
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write("101,Late row,9,Immediate,\n")
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # a copy keeping the old mtime
+
+    settings = BatchSettings(inbox=tmp_path, sandbox=True, settle_seconds=5)
+    result = run_batch(settings, sleep=grow_while_waiting)
+    assert pauses == [1.0]
+    assert [(f.name, f.outcome, f.exit_code) for f in result.files] == [
+        ("a_valid.csv", "left", None)
+    ]
+    assert "still being written" in result.files[0].message
+    assert path.is_file() and not (tmp_path / "done").exists()
+
+
+def test_stopped_run_leaves_the_rest_resumable(tmp_path: Path) -> None:
+    """A stop request (SIGTERM in the CLI) before a file starts: it stays, exit 4."""
+    _valid(tmp_path)
+    stop = threading.Event()
+    stop.set()
+    result = run_batch(BatchSettings(inbox=tmp_path, sandbox=True, settle_seconds=5), cancel=stop)
+    assert result.exit_code == ExitCode.RESUMABLE
+    assert [(f.outcome, f.exit_code) for f in result.files] == [("left", 4)]
+    assert (tmp_path / "a_valid.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://hooks.example.com/x", "https://user:pw@hooks.example.com/x", "hooks"]
+)
+def test_notify_url_is_checked_before_anything(tmp_path: Path, url: str) -> None:
+    """A webhook address with credentials (or not http) is refused before touching files."""
+    from importer.errors import ConfigError
+
+    _valid(tmp_path)
+    with pytest.raises(ConfigError, match="notify-url") as caught:
+        run_batch(BatchSettings(inbox=tmp_path, sandbox=True, notify_url=url))
+    assert "pw" not in str(caught.value)
+    assert (tmp_path / "a_valid.csv").is_file() and not (tmp_path / "reports").exists()

@@ -147,3 +147,11 @@ def test_batch_applies_config_keys_without_a_flag(tmp_path: Path) -> None:
     default_map = config_default_map(load_config(cwd=tmp_path))["batch"]
     with click.Context(batch, default_map=default_map):
         assert batch_cmd._config_only_options() == {"breaker": 9}
+
+
+def test_password_inside_an_address_is_refused(tmp_path: Path) -> None:
+    """user:password@ in a URL value is a secret too; the message does not repeat it."""
+    _write(tmp_path, '[batch]\nnotify_url = "https://bot:s3cret@hooks.example.com/x"\n')
+    with pytest.raises(ConfigError, match="notify_url must not contain a password") as caught:
+        load_config(cwd=tmp_path)
+    assert "s3cret" not in str(caught.value)

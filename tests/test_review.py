@@ -132,3 +132,16 @@ def test_report_links_lists_report_files(tmp_path: Path) -> None:
     links = review.report_links(tmp_path)
     assert "summary.json" in repr(links)
     assert "No report" in review.report_links(None).data
+
+
+def test_plan_of_falls_back_to_results_when_nothing_was_planned() -> None:
+    """An invalid file stops before planning: its rows still count, as 'invalid'."""
+    from importer.codes import ExitCode
+    from importer.job import JobResult
+
+    results = pd.DataFrame({"status": ["invalid", "invalid"], "course_id": [101, None]})
+    stopped = JobResult(ExitCode.INVALID_INPUT, None, {}, results, "stopped")
+    counts = review.plan_counts(review.plan_of(stopped))
+    assert counts.loc["invalid", "total"] == 2
+    planned = JobResult(ExitCode.OK, None, {}, results, "ok", plan=results.iloc[:0])
+    assert review.plan_of(planned) is planned.plan

@@ -274,6 +274,19 @@ def test_url_problems_agrees_with_the_rule_including_newlines() -> None:
     assert problems.isna().tolist() == [True, True, False, False]
 
 
+@given(
+    st.sampled_from(["http://", "https://", "HTTPS://"]),
+    st.text(alphabet="0123456789abcdefxlohst.-:[]", min_size=1, max_size=16),
+    st.sampled_from(["/a.png", "/b/c.JPEG?x=1", "/a.gif"]),
+)
+@settings(max_examples=500, deadline=None)
+def test_fast_path_agrees_on_odd_hosts(scheme: str, host: str, path: str) -> None:
+    """Numeric, hex and localhost-like host names never slip through the fast path."""
+    url = scheme + host + path
+    if _PLAIN_ONE.fullmatch(url) or _all_plain([url]):
+        assert is_safe_image_url(url) is None
+
+
 @given(st.text(max_size=40))
 @settings(max_examples=300, deadline=None)
 def test_url_rule_never_raises(text: str) -> None:

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from test_schema import found, make_sheet
 
@@ -57,6 +58,8 @@ class Handler(BaseHTTPRequestHandler):
                 )
         elif path == "/to-private.png":
             self._answer(302, {"Location": "http://10.0.0.1/a.png"})
+        elif path == "/to-name.png":
+            self._answer(302, {"Location": "http://images.internal.test/a.png"})
         elif path == "/to-img.png":
             self._answer(301, {"Location": "/img.png"})
         elif path == "/loop.png":
@@ -175,3 +178,35 @@ def test_validate_sheet_runs_the_check_when_asked(server: str, checker) -> None:
     checked = validate_sheet(sheet, check_thumbnails=True, thumbnail_checker=checker)
     assert Rule.THUMBNAIL_TOO_LARGE not in set(plain.findings["rule"])
     assert (Rule.THUMBNAIL_TOO_LARGE, 2) in found(checked)
+
+
+def test_redirect_to_a_name_resolving_privately_is_refused(server: str) -> None:
+    """The hop's host name is resolved and every address re-checked before following it."""
+    checker = ThumbnailChecker(
+        allow_hosts={"127.0.0.1"}, resolver=lambda host: ["192.168.1.20"], timeout=5
+    )
+    SEEN.clear()
+    assert rule_of(checker, f"{server}/to-name.png") == Rule.INVALID_THUMBNAIL_URL
+    assert SEEN == [("HEAD", "/to-name.png", None)]
+
+
+def _refuse(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"no request expected, got {request.url}")
+
+
+def test_public_name_resolving_to_a_private_address_is_never_requested() -> None:
+    checker = ThumbnailChecker(
+        resolver=lambda host: ["93.184.216.34", "10.0.0.7"], transport=httpx.MockTransport(_refuse)
+    )
+    assert rule_of(checker, "https://img.example.com/a.png") == Rule.INVALID_THUMBNAIL_URL
+
+
+def test_public_name_resolving_publicly_is_checked() -> None:
+    def image(request: httpx.Request) -> httpx.Response:
+        assert request.method == "HEAD"
+        return httpx.Response(200, headers={"Content-Type": "image/png", "Content-Length": "10"})
+
+    checker = ThumbnailChecker(
+        resolver=lambda host: ["93.184.216.34"], transport=httpx.MockTransport(image)
+    )
+    assert rule_of(checker, "https://img.example.com/a.png") is None

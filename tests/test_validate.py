@@ -129,7 +129,7 @@ def test_a_thousand_rows_validate_quickly() -> None:
     rows = [{"CourseId": str(100 + i // 50), "DisplayOrder": str(i % 50 + 1)} for i in range(1000)]
     start = time.perf_counter()
     result = validate_sheet(make_sheet(rows))
-    assert time.perf_counter() - start < 3
+    assert time.perf_counter() - start < 5  # generous: a sanity bound, not a benchmark
     assert result.ok and len(result.valid_rows()) == 1000
 
 

@@ -105,3 +105,23 @@ def test_unreadable_input_is_one_line_and_exit_2(tmp_path: Path, content: bytes 
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_check_thumbnails_flag_rejects_unsafe_urls_without_fetching(write) -> None:
+    """A private-address thumbnail fails the URL rules; no request is needed to say so."""
+    text = (
+        "Course ID,Section title,Display order,Unlock type,Thumbnail URL\n"
+        "101,Welcome,1,Immediate,http://10.0.0.1/a.png\n"
+    )
+    result = sections("validate", str(write(text)), "--check-thumbnails", "--format", "json")
+    assert result.returncode == ExitCode.INVALID_INPUT
+    data = json.loads(result.stdout)
+    assert [(f["rule"], f["row"]) for f in data["findings"]] == [(Rule.INVALID_THUMBNAIL_URL, 2)]
+
+
+def test_csv_cells_cannot_run_as_formulas(write) -> None:
+    text = HEADER + '101,Welcome,"=HYPERLINK(""http://x"")",Immediate,\n'
+    result = sections("validate", str(write(text)), "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["rule"] for r in rows] == [Rule.FORMULA_WITHOUT_VALUE]  # reader finding only
+    assert rows[0]["value"].startswith("'=")

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from importer.safe_io import neutralise
+
 #: More findings than this are summarised in the table view (use --format csv for all).
 MAX_TABLE_ROWS = 200
 
@@ -59,12 +61,15 @@ def print_findings(console: Console, findings: pd.DataFrame, summary_line: str) 
 
 
 def findings_csv(findings: pd.DataFrame) -> str:
-    """The findings as CSV text (the `--format csv` view), one line per finding."""
+    """The findings as CSV text (the `--format csv` view), one line per finding.
+
+    Cells are neutralised against formula injection (people open this in Excel).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     names = ("source_row", "column", "field", "value", "rule", "severity", "message")
     columns = [findings[name].astype(object).tolist() for name in names]
     for values in zip(*columns, strict=True):
-        writer.writerow([_cell(v) for v in values])
+        writer.writerow([neutralise(_cell(v)) for v in values])
     return buffer.getvalue()

@@ -295,8 +295,7 @@ async def section_post(request: Request, state: SandboxState) -> Response:
         return _write_failed(state, errors)
     values.setdefault("Active", True)
     section = state.store.insert(values, user)
-    with state.stats._lock:
-        state.stats.sections_created += 1
+    state.stats.add("sections_created")
     outcome = state.faults.ambiguous()
     if outcome is not None:
         state.stats.bump(state.stats.faults, f"ambiguous_{outcome}")

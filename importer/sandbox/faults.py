@@ -1,7 +1,8 @@
 """Injected faults, reproducible from one seed: latency, clean failures and ambiguous ones.
 
-- latency: `latency_ms` +/- `jitter_ms`, slept after the throttle check.
-- fail_rate: 500, 502 or 503 (503 carries Retry-After: 1) *before* anything is stored.
+- latency: `latency_ms` +/- `jitter_ms`, slept after the throttle check (every /api route).
+- fail_rate: 500, 502 or 503 (503 carries Retry-After: 1) *before* anything is stored, on
+  /api/content routes only (the token endpoint never fails, so faults stay about data).
 - ambiguous_rate (POST only): the section *is* stored, then the answer is 500/502/504 or the
   connection drops mid-response. This is the case an exactly-once importer must survive.
 """

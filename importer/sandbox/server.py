@@ -85,7 +85,6 @@ class SandboxServer:
             return self
         self._store, self._temp = _open_store(self.config)
         server = uvicorn.Server(_uvicorn_config(self.config, self._store))
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._server = server
         self._thread = threading.Thread(
             target=lambda: asyncio.run(server.serve()), name="nexudus-sandbox", daemon=True

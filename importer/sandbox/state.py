@@ -45,6 +45,11 @@ class Stats:
         with self._lock:
             counter[key] += 1
 
+    def add(self, name: str) -> None:
+        """Increment one of the plain totals (writes_accepted, throttled, sections_created)."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
     def snapshot(self, sections_stored: int) -> dict[str, Any]:
         with self._lock:
             return {
@@ -112,13 +117,11 @@ class SandboxState:
                 key = f"ip:{request.client.host if request.client else 'unknown'}"
             retry_after = self.throttle.check(key, is_write)
             if retry_after is not None:
-                with stats._lock:
-                    stats.throttled += 1
+                stats.add("throttled")
                 stats.bump(stats.statuses, "409")
                 return Response(b"", 409, headers={"Retry-After": str(retry_after)})
         if is_write:
-            with stats._lock:
-                stats.writes_accepted += 1
+            stats.add("writes_accepted")
         await self.faults.delay()
         if content:
             failure = self.faults.failure()
