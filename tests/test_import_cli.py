@@ -318,3 +318,14 @@ def test_progress_lines_when_not_on_a_terminal() -> None:
     with ProgressDisplay(quiet=True, terminal=False, echo=quiet.append) as silent:
         silent(event)
     assert quiet == []
+
+
+def test_plan_and_import_share_their_options() -> None:
+    plan_help = sections("plan", "--help", env=base_env()).stdout
+    import_help = sections("import", "--help", env=base_env()).stdout
+    for option in ("--api-url", "--sandbox", "--skip-invalid", "--sheet", "--delimiter",
+                   "--writes-per-minute", "--requests-per-minute", "--max-writes",
+                   "--concurrency", "--max-retry-after", "--reconcile-grace", "--breaker",
+                   "--state-dir", "--report-dir", "--quiet", "--log-file"):
+        assert option in plan_help and option in import_help, option
+    assert "  --dry-run" in import_help and "  --dry-run" not in plan_help

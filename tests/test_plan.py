@@ -140,3 +140,16 @@ def test_listing_reads_every_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert result.exit_code == 0
     assert result.results["status"].tolist() == ["exists"] * 10 + ["created"] * 2
     assert pages >= 3
+
+
+def test_trailing_spaces_and_nfd_accents_still_match_the_server(tmp_path: Path) -> None:
+    """Checklist 22: the server stores trimmed NFC; the sheet has NFD and spaces."""
+    path = write_csv(tmp_path / "in.csv", [(101, 1, "Cafe\u0301 basics  "), (101, 2, "ÉCOLE")])
+    with sandbox() as server:
+        first = seed_section(server.url, 101, 1, "Café basics")
+        second = seed_section(server.url, 101, 2, "école")
+        result = run_job(settings(path, server.url, tmp_path))
+        assert posts(server.url) == 2  # the two seeds only
+    assert result.exit_code == 0
+    assert result.results["status"].tolist() == ["exists", "exists"]
+    assert result.results["section_id"].tolist() == [first, second]

@@ -252,3 +252,23 @@ def test_crash_after_the_answer_before_recording_it_adopts_the_section(
     assert result.results["status"].tolist() == ["created", "exists", "created"]
     assert record is not None and record.status == LedgerStatus.CREATED  # ours, adopted
     assert record.section_id == created
+
+
+def test_a_row_tried_too_often_is_failed_not_posted_again(tmp_path: Path) -> None:
+    """The attempt cap holds across runs: an unanswered row already sent max_attempts times
+    and absent after the grace is reported `failed` for a person to look at."""
+    payload = {"CourseId": 101, "Title": "Stubborn", "DisplayOrder": 1, "UnlockType": 1,
+               "UnlockAfterDays": 0}
+    item = SendItem(2, (101, 1), payload, payload_hash(payload), sent_at=time.time() - 60,
+                    attempts=3)
+    with sandbox() as server, NexudusClient(server.url, CREATOR) as client, \
+            Ledger.open(tmp_path) as ledger:
+        sender = Sender(client=client, ledger=ledger, ledger_scope=server.url,
+                        source_file="x.csv", policy=RetryPolicy(sleep=lambda s: None),
+                        settings=SendSettings(max_attempts=3), take_write=lambda: True)
+        result = sender.run([item])
+        assert posts(server.url) == 0
+        record = ledger.get(server.url, (101, 1))
+    assert result.outcomes[2].status == RowStatus.FAILED
+    assert "sent 3 times" in result.outcomes[2].errors
+    assert record is not None and record.status == LedgerStatus.FAILED

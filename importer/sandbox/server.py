@@ -87,7 +87,7 @@ class SandboxServer:
         server = uvicorn.Server(_uvicorn_config(self.config, self._store))
         self._server = server
         self._thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve()), name="nexudus-sandbox", daemon=True
+            target=_run_quietly, args=(server,), name="nexudus-sandbox", daemon=True
         )
         self._thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -124,6 +124,12 @@ class SandboxServer:
         trace: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _run_quietly(server: uvicorn.Server) -> None:
+    # uvicorn calls sys.exit() when it cannot bind; start() reports that as RuntimeError.
+    with contextlib.suppress(SystemExit):
+        asyncio.run(server.serve())
 
 
 def _bound_port(server: uvicorn.Server) -> int:
