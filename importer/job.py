@@ -38,7 +38,7 @@ from importer.send import (
     StopReason,
     results_frame,
 )
-from importer.validate import validate_file
+from importer.validate import ValidationResult, ValidRow, validate_file
 
 #: Default API root (overridden by --api-url / NEXUDUS_API_URL).
 DEFAULT_API_URL = "https://spaces.nexudus.com"
@@ -225,10 +225,10 @@ def _cell(value: object) -> object:
     return None if value is None or pd.isna(value) else value  # type: ignore[arg-type]
 
 
-def _invalid_rows(validation: object) -> list[tuple[int, object, object, object]]:
+def _invalid_rows(validation: ValidationResult) -> list[tuple[int, object, object, object]]:
     """(source_row, course_id, display_order, title) of every row that failed validation."""
-    table: pd.DataFrame = validation.table  # type: ignore[attr-defined]
-    bad = table[table["source_row"].isin(validation.invalid_rows)]  # type: ignore[attr-defined]
+    table = validation.table
+    bad = table[table["source_row"].isin(validation.invalid_rows)]
     return [(int(r["source_row"]), _cell(r.get("CourseId")), _cell(r.get("DisplayOrder")),
              _cell(r.get("Title"))) for _, r in bad.iterrows()]
 
@@ -304,8 +304,9 @@ def run_job(
 class _Run:
     """The state of one run_job call (kept out of run_job to keep each step short)."""
 
-    def __init__(self, settings: JobSettings, validation: object, invalid: list,
-                 valid: list, started_at: str, progress: ProgressCallback | None,
+    def __init__(self, settings: JobSettings, validation: ValidationResult,
+                 invalid: list[tuple[int, object, object, object]], valid: list[ValidRow],
+                 started_at: str, progress: ProgressCallback | None,
                  budget: WriteBudget | None) -> None:
         self.settings = settings
         self.validation = validation
@@ -459,8 +460,8 @@ class _Run:
         if s.write_report:
             self.tracker.emit("report")
             report_dir = write_report(
-                RunReport(sheet=self.validation.sheet, results=results,  # type: ignore[attr-defined]
-                          findings=self.validation.findings, summary=summary,  # type: ignore[attr-defined]
+                RunReport(sheet=self.validation.sheet, results=results,
+                          findings=self.validation.findings, summary=summary,
                           plan=self.plan), s.resolved_report_dir())
         self.tracker.emit("done")
         return JobResult(code, report_dir, summary, results, message, plan=self.plan)

@@ -23,6 +23,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -50,6 +51,24 @@ def normalize_title(title: object) -> str:
     return unicodedata.normalize("NFC", str(title or "").strip()).casefold()
 
 
+class PlannedRow(Protocol):
+    """What the plan needs of a valid row (importer.validate.ValidRow has it)."""
+
+    @property
+    def source_row(self) -> int: ...
+    @property
+    def key(self) -> Key: ...
+    @property
+    def payload(self) -> dict[str, object]: ...
+
+
+class SectionSource(Protocol):
+    """The reads the plan makes (importer.client.NexudusClient has them, both retried)."""
+
+    def get_course(self, course_id: int) -> dict[str, Any] | None: ...
+    def list_sections(self, course_id: int, *, page_size: int = ...) -> list[dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class ServerSection:
     """The fields of a listed section that the plan needs."""
@@ -60,13 +79,10 @@ class ServerSection:
     display_order: int
 
     @classmethod
-    def from_record(cls, record: Mapping[str, object]) -> ServerSection:
-        return cls(
-            id=int(record["Id"]),
-            course_id=int(record["CourseId"]),  # type: ignore[arg-type]
-            title=str(record.get("Title") or ""),
-            display_order=int(record["DisplayOrder"]),
-        )  # type: ignore[arg-type]
+    def from_record(cls, record: Mapping[str, Any]) -> ServerSection:
+        return cls(id=int(record["Id"]), course_id=int(record["CourseId"]),
+                   title=str(record.get("Title") or ""),
+                   display_order=int(record["DisplayOrder"]))
 
 
 @dataclass(frozen=True)
@@ -88,66 +104,62 @@ class ServerState:
     """What the server showed: course -> its sections, or None when the course is unknown."""
 
     sections: dict[int, list[ServerSection] | None] = field(default_factory=dict)
-    requests: int = 0
 
 
-def fetch_server_state(client: object, course_ids: Iterable[int]) -> ServerState:
-    """GET each distinct course once, then list its sections once (all pages).
-
-    `client` is an importer.client.NexudusClient (get_course / list_sections, both retried).
-    """
+def fetch_server_state(client: SectionSource, course_ids: Iterable[int]) -> ServerState:
+    """GET each distinct course once, then list its sections once (all pages)."""
     state = ServerState()
     for course_id in sorted(set(course_ids)):
-        course = client.get_course(course_id)  # type: ignore[attr-defined]
-        if course is None:
+        if client.get_course(course_id) is None:
             state.sections[course_id] = None
             continue
-        records = client.list_sections(course_id, page_size=LIST_PAGE_SIZE)  # type: ignore[attr-defined]
+        records = client.list_sections(course_id, page_size=LIST_PAGE_SIZE)
         state.sections[course_id] = [ServerSection.from_record(r) for r in records]
     return state
 
 
 def classify(
-    rows: Sequence[object],
+    rows: Sequence[PlannedRow],
     server: Mapping[int, Sequence[ServerSection] | None],
     ledger: Mapping[Key, LedgerRecord] | None = None,
 ) -> list[RowPlan]:
-    """Decide every valid row (ValidRow-like: source_row, key, payload) against the server.
+    """Decide every valid row against the server (and our ledger), in input order.
 
     Pure: no I/O, so it is unit-tested on plain data.
     """
     ledger = ledger or {}
-    by_course: dict[int, list[object]] = defaultdict(list)
+    by_course: dict[int, list[PlannedRow]] = defaultdict(list)
     for row in rows:
-        by_course[row.key[0]].append(row)  # type: ignore[attr-defined]
+        by_course[row.key[0]].append(row)
     decided: dict[int, RowPlan] = {}
     for course_id, course_rows in by_course.items():
         sections = server.get(course_id)
         if sections is None:
             for row in course_rows:
-                decided[row.source_row] = _plan(
-                    row,
-                    RowStatus.COURSE_NOT_FOUND,  # type: ignore[attr-defined]
-                    reason=f"course {course_id} was not found",
-                )
+                decided[row.source_row] = _plan(row, RowStatus.COURSE_NOT_FOUND,
+                                                reason=f"course {course_id} was not found")
             continue
         for plan in _classify_course(course_rows, list(sections), ledger):
             decided[plan.source_row] = plan
-    return [decided[row.source_row] for row in rows]  # type: ignore[attr-defined]
+    return [decided[row.source_row] for row in rows]
 
 
-def _classify_course(
-    rows: list[object], sections: list[ServerSection], ledger: Mapping[Key, LedgerRecord]
-) -> list[RowPlan]:
+def _title(row: PlannedRow) -> str:
+    return str(row.payload.get("Title") or "")
+
+
+def _classify_course(rows: list[PlannedRow], sections: list[ServerSection],
+                     ledger: Mapping[Key, LedgerRecord]) -> list[RowPlan]:
     by_order: dict[int, list[ServerSection]] = defaultdict(list)
+    by_id = {section.id: section for section in sections}
     for section in sections:
         by_order[section.display_order].append(section)
     # Server sections that some input row matches exactly (same order, same title) belong
     # to that row; only the others can make a row "moved".
     claimed: set[int] = set()
     for row in rows:
-        title = normalize_title(row.payload.get("Title"))  # type: ignore[attr-defined]
-        for section in by_order.get(row.key[1], ()):  # type: ignore[attr-defined]
+        title = normalize_title(_title(row))
+        for section in by_order.get(row.key[1], ()):
             if normalize_title(section.title) == title:
                 claimed.add(section.id)
     by_title: dict[str, list[ServerSection]] = defaultdict(list)
@@ -157,85 +169,49 @@ def _classify_course(
 
     plans = []
     for row in rows:
-        order = row.key[1]  # type: ignore[attr-defined]
-        title = normalize_title(row.payload.get("Title"))  # type: ignore[attr-defined]
+        order = row.key[1]
+        title = normalize_title(_title(row))
         at_order = by_order.get(order, [])
         same = [s for s in at_order if normalize_title(s.title) == title]
-        record = ledger.get(row.key)  # type: ignore[attr-defined]
-        edited = (
-            record is not None
-            and record.status == LedgerStatus.CREATED
-            and record.payload_hash != payload_hash(row.payload)
-        )  # type: ignore[attr-defined]
-        if edited and any(s.id == record.section_id for s in sections):  # type: ignore[union-attr]
-            ours = next(s for s in sections if s.id == record.section_id)  # type: ignore[union-attr]
-            plans.append(
-                _plan(
-                    row,
-                    RowStatus.CHANGED_SINCE_IMPORT,
-                    ours,
-                    reason="this row was edited after it was imported; "
-                    "change the section in Nexudus or restore the row",
-                )
-            )
+        elsewhere = by_title.get(title, [])
+        record = ledger.get(row.key)
+        ours = by_id.get(record.section_id) if record and record.section_id else None
+        if (record is not None and record.status == LedgerStatus.CREATED and ours is not None
+                and record.payload_hash != payload_hash(row.payload)):
+            plans.append(_plan(row, RowStatus.CHANGED_SINCE_IMPORT, ours,
+                               reason="this row was edited after it was imported; "
+                                      "change the section in Nexudus or restore the row"))
         elif len(same) >= 2:
             ids = ", ".join(str(s.id) for s in same)
-            plans.append(
-                _plan(
-                    row,
-                    RowStatus.DUPLICATE_EXISTS,
-                    same[0],
-                    reason=f"{len(same)} sections already match this row "
-                    f"(Ids {ids}); remove the extra ones in Nexudus",
-                )
-            )
+            plans.append(_plan(row, RowStatus.DUPLICATE_EXISTS, same[0],
+                               reason=f"{len(same)} sections already match this row "
+                                      f"(Ids {ids}); remove the extra ones in Nexudus"))
         elif len(same) == 1:
             plans.append(_plan(row, RowStatus.EXISTS, same[0], reason="already on the server"))
-        elif len(elsewhere := by_title.get(title, [])) >= 2:
+        elif len(elsewhere) >= 2:
             ids = ", ".join(str(s.id) for s in elsewhere)
-            plans.append(
-                _plan(
-                    row,
-                    RowStatus.DUPLICATE_EXISTS,
-                    elsewhere[0],
-                    reason=f"{len(elsewhere)} sections with this title already "
-                    f"exist at other orders (Ids {ids})",
-                )
-            )
+            plans.append(_plan(row, RowStatus.DUPLICATE_EXISTS, elsewhere[0],
+                               reason=f"{len(elsewhere)} sections with this title already "
+                                      f"exist at other orders (Ids {ids})"))
         elif len(elsewhere) == 1:
             there = elsewhere[0]
-            plans.append(
-                _plan(
-                    row,
-                    RowStatus.MOVED,
-                    there,
-                    reason=f"a section with this title is at display order "
-                    f"{there.display_order} (Id {there.id})",
-                )
-            )
+            plans.append(_plan(row, RowStatus.MOVED, there,
+                               reason=f"a section with this title is at display order "
+                                      f"{there.display_order} (Id {there.id})"))
         elif at_order:
             other = at_order[0]
-            plans.append(
-                _plan(
-                    row,
-                    RowStatus.CONFLICT,
-                    other,
-                    reason=f"display order {order} is taken by '{other.title}' (Id {other.id})",
-                )
-            )
+            plans.append(_plan(row, RowStatus.CONFLICT, other,
+                               reason=f"display order {order} is taken by "
+                                      f"'{other.title}' (Id {other.id})"))
         else:
             plans.append(_plan(row, RowStatus.CREATE))
     return plans
 
 
-def _plan(
-    row: object, action: RowStatus, section: ServerSection | None = None, reason: str = ""
-) -> RowPlan:
+def _plan(row: PlannedRow, action: RowStatus, section: ServerSection | None = None,
+          reason: str = "") -> RowPlan:
     return RowPlan(
-        source_row=row.source_row,  # type: ignore[attr-defined]
-        key=row.key,  # type: ignore[attr-defined]
-        title=str(row.payload.get("Title") or ""),  # type: ignore[attr-defined]
-        action=action,
+        source_row=row.source_row, key=row.key, title=_title(row), action=action,
         section_id=section.id if section else None,
         server_title=section.title if section else None,
         server_display_order=section.display_order if section else None,

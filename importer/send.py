@@ -24,6 +24,7 @@ from enum import StrEnum
 
 import pandas as pd
 
+from importer.client import NexudusClient
 from importer.codes import RowStatus
 from importer.errors import (
     AmbiguousError,
@@ -45,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 #: How often the coordinator wakes up to notice a cancel request while waiting.
 POLL_SECONDS = 0.2
+#: Failed listings of one course (each already retried) before its unknown rows are left
+#: `ambiguous` for the next run.
+MAX_LIST_FAILURES = 3
 
 
 class StopReason(StrEnum):
@@ -121,7 +125,7 @@ class Sender:
     def __init__(
         self,
         *,
-        client: object,  # importer.client.NexudusClient
+        client: NexudusClient,
         ledger: Ledger,
         ledger_scope: str,
         source_file: str,
@@ -151,6 +155,8 @@ class Sender:
         self._reconciling: set[int] = set()
         self._attempts_now: dict[int, int] = defaultdict(int)  # source_row -> POSTs this run
         self._consecutive_failures = 0
+        self._list_failures: dict[int, int] = defaultdict(int)  # course -> failed listings
+        self._abandoned: list[SendItem] = []  # unknown outcome, left to the next run
         self._wake = threading.Event()
 
     # -- public ------------------------------------------------------------------------------
@@ -176,7 +182,7 @@ class Sender:
                 in_flight -= done
                 for future in done:
                     future.result()  # worker errors are handled inside; re-raise bugs
-                if self.result.stop is not None:
+                if self.result.stop is not None and not self._draining():
                     if not in_flight:
                         break
                     wait(in_flight, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
@@ -195,7 +201,8 @@ class Sender:
                     in_flight.add(pool.submit(self._post, item))
                 if not in_flight:
                     with self._lock:
-                        idle = not self._queue and not self._waiting
+                        idle = not self._waiting and (
+                            not self._queue or self.result.stop is not None)
                     if idle:
                         break
                     self._wake.clear()
@@ -207,6 +214,13 @@ class Sender:
         return self.result
 
     # -- scheduling ----------------------------------------------------------------------------
+
+    def _draining(self) -> bool:
+        """After the write budget is spent, rows already sent are still reconciled (no
+        writes needed), so the report says `created` rather than `ambiguous` for them."""
+        with self._lock:
+            return (self.result.stop == StopReason.BUDGET and bool(self._waiting)
+                    and not self._abandoned)
 
     def _next_item(self) -> SendItem | None:
         with self._lock:
@@ -258,7 +272,7 @@ class Sender:
         with self._lock:
             self._attempts_now[item.source_row] += 1
         try:
-            section_id = call_create(lambda: self.client.create_section(item.payload),  # type: ignore[attr-defined]
+            section_id = call_create(lambda: self.client.create_section(item.payload),
                                      self.policy)
         except AmbiguousError as exc:
             self._failure_counts(True)
@@ -350,7 +364,7 @@ class Sender:
     def _reconcile(self, course_id: int) -> None:
         started = self.clock()
         try:
-            records = self.client.list_sections(course_id, page_size=LIST_PAGE_SIZE)  # type: ignore[attr-defined]
+            records = self.client.list_sections(course_id, page_size=LIST_PAGE_SIZE)
         except Cancelled:
             self._done_reconciling(course_id)
             return
@@ -368,6 +382,11 @@ class Sender:
                            type(exc).__name__)
             self._failure_counts(True)
             with self._lock:
+                self._list_failures[course_id] += 1
+                if self.result.stop is not None or \
+                        self._list_failures[course_id] >= MAX_LIST_FAILURES:
+                    # Leave them `ambiguous`: the next run's plan listing reconciles them.
+                    self._abandoned.extend(self._waiting.pop(course_id, []))
                 for item in self._waiting.get(course_id, []):
                     item.sent_at = self.clock()  # push the next check one grace period out
             self._done_reconciling(course_id)
@@ -439,7 +458,8 @@ class Sender:
     def _settle_leftovers(self) -> None:
         """After a stop: rows still waiting are `ambiguous`, rows never sent are `pending`."""
         with self._lock:
-            waiting = [i for items in self._waiting.values() for i in items]
+            waiting = [i for items in self._waiting.values() for i in items] + self._abandoned
+            self._abandoned = []
             queued = list(self._queue)
             self._waiting.clear()
             self._queue.clear()

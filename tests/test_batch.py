@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from importer.codes import ExitCode
 from importer.credentials import Credentials
 from importer.errors import LockedError
 from importer.job import JobSettings
-from importer.sandbox import SandboxConfig, SandboxServer
+from importer.sandbox import SandboxServer
 
 HEADER = "Course ID,Section title,Display order,Unlock type,Unlock after days\n"
 FAST = ["--writes-per-minute", "6000", "--requests-per-minute", "6000", "--settle-seconds", "5"]
@@ -56,13 +56,9 @@ def _big(inbox: Path, age: float = 100) -> Path:
 
 
 @pytest.fixture
-def api() -> Iterator[SandboxServer]:
-    """A sandbox with the control API and limits loose enough for fast tests."""
-    config = SandboxConfig(
-        control=True, writes_per_minute=100_000, requests_per_minute=100_000, min_interval_ms=0
-    )
-    with SandboxServer(config) as server:
-        yield server
+def api(make_sandbox: Callable[..., SandboxServer]) -> SandboxServer:
+    """A private sandbox (control API on) with limits loose enough for fast tests."""
+    return make_sandbox(throttle=False)
 
 
 def _env() -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,7 @@ from importer.retry import RetryPolicy
 from importer.send import Sender, SendItem, SendSettings, StopReason
 
 
-def at_send(action):  # noqa: ANN001, ANN201 - tiny test helper
+def at_send(action: Callable[[], object]) -> Callable[[ProgressEvent], None]:
     """A progress callback that runs `action` once, when the send phase starts."""
     fired = threading.Event()
 
@@ -272,3 +273,18 @@ def test_a_row_tried_too_often_is_failed_not_posted_again(tmp_path: Path) -> Non
     assert result.outcomes[2].status == RowStatus.FAILED
     assert "sent 3 times" in result.outcomes[2].errors
     assert record is not None and record.status == LedgerStatus.FAILED
+
+
+def test_after_the_budget_is_spent_rows_already_sent_are_still_reconciled(
+    tmp_path: Path,
+) -> None:
+    data = rows(5)
+    path = write_csv(tmp_path / "in.csv", data)
+    with sandbox() as server:
+        result = run_job(
+            settings(path, server.url, tmp_path, max_writes=3, breaker=0, reconcile_grace=0.3),
+            progress=at_send(lambda: configure(server.url, ambiguous_rate=1.0)))
+        assert posts(server.url) == 3
+    assert result.exit_code == ExitCode.RESUMABLE
+    assert result.summary["stop_reason"] == StopReason.BUDGET
+    assert result.results["status"].tolist() == ["created"] * 3 + ["pending"] * 2
