@@ -41,6 +41,7 @@ from importer.job import (
     WriteBudget,
     run_job,
 )
+from importer.local_sandbox import running_sandbox
 from importer.safe_io import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -203,17 +204,6 @@ def _exit_code_for(error: ImporterError) -> ExitCode:
     return exit_code_for(error)
 
 
-#: The sandbox's demo account holding exactly the roles the importer needs.
-SANDBOX_USER = "creator@example.com"
-
-
-def sandbox_credentials() -> Credentials:
-    """Credentials of the built-in sandbox's demo importer account (never a real one)."""
-    from importer.sandbox import DEMO_USERS
-
-    return Credentials(username=SANDBOX_USER, password=DEMO_USERS[SANDBOX_USER].password)
-
-
 @contextmanager
 def _api(settings: BatchSettings, template: JobSettings) -> Iterator[JobSettings]:
     """The job template pointing at the API: one sandbox for the whole run when asked."""
@@ -222,20 +212,8 @@ def _api(settings: BatchSettings, template: JobSettings) -> Iterator[JobSettings
             template = dataclasses.replace(template, credentials=Credentials.from_env())
         yield template
         return
-    from importer.sandbox import SandboxConfig, SandboxServer
-
-    db = Path(settings.sandbox_db).resolve() if settings.sandbox_db else None
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    with SandboxServer(SandboxConfig(db_path=db)) as server:
-        yield dataclasses.replace(
-            template,
-            api_url=server.url,
-            credentials=sandbox_credentials(),
-            sandbox=True,
-            # the port changes every run: key the ledger by the data file instead
-            ledger_scope=f"sandbox:{db}" if db else template.ledger_scope,
-        )
+    with running_sandbox(template, settings.sandbox_db) as (job_template, _server):
+        yield job_template
 
 
 class _Run:

@@ -79,11 +79,10 @@ class RowStatus(StrEnum):
 #: Statuses that mean "this valid row is on the server".
 DONE_STATUSES: frozenset[RowStatus] = frozenset({RowStatus.CREATED, RowStatus.EXISTS})
 
-#: Statuses that need the person to fix the row (or decide): errors.csv lists exactly these.
-NEEDS_FIX_STATUSES: frozenset[RowStatus] = frozenset(
+#: Statuses of valid rows that the API refused or that need a person's decision (exit 1).
+ATTENTION_STATUSES: frozenset[RowStatus] = frozenset(
     {
         RowStatus.FAILED,
-        RowStatus.INVALID,
         RowStatus.CONFLICT,
         RowStatus.MOVED,
         RowStatus.DUPLICATE_EXISTS,
@@ -91,6 +90,12 @@ NEEDS_FIX_STATUSES: frozenset[RowStatus] = frozenset(
         RowStatus.CHANGED_SINCE_IMPORT,
     }
 )
+
+#: Statuses that need the person to fix the row (or decide): errors.csv lists exactly these.
+NEEDS_FIX_STATUSES: frozenset[RowStatus] = ATTENTION_STATUSES | {RowStatus.INVALID}
+
+#: Statuses of rows a stopped run left for the next run of the same command (exit 4).
+UNFINISHED_STATUSES: frozenset[RowStatus] = frozenset({RowStatus.PENDING, RowStatus.AMBIGUOUS})
 
 
 class ExitCode(IntEnum):

@@ -28,7 +28,17 @@ SECRET_MARKERS: tuple[str, ...] = ("password", "token", "secret", "api_key", "cr
 
 #: JobSettings fields that are per file or per call, never defaults from a file.
 _NOT_FROM_FILE = frozenset(
-    {"input", "credentials", "sandbox", "dry_run", "sheet", "delimiter", "write_report", "sleep"}
+    {
+        "input",
+        "credentials",
+        "ledger_scope",
+        "sandbox",
+        "dry_run",
+        "sheet",
+        "delimiter",
+        "write_report",
+        "sleep",
+    }
 )
 
 #: Commands that receive the top-level keys as click defaults.

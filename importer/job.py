@@ -21,7 +21,7 @@ import pandas as pd
 
 from importer import __version__
 from importer.client import Credentials, NexudusClient
-from importer.codes import ExitCode, RowStatus
+from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, RowStatus
 from importer.errors import AuthError, ConfigError, ImporterError, ThrottledError, TlsError
 from importer.ledger import UNRESOLVED, Ledger, LedgerStatus, Mark, payload_hash, state_lock
 from importer.pacing import Cancelled, Pacer
@@ -150,18 +150,6 @@ class JobResult:
     plan: pd.DataFrame | None = None
 
 
-#: Row statuses that need a person's attention (exit 1); the rest of a finished run is done.
-ATTENTION_STATUSES: frozenset[RowStatus] = frozenset(
-    {
-        RowStatus.FAILED,
-        RowStatus.CONFLICT,
-        RowStatus.MOVED,
-        RowStatus.DUPLICATE_EXISTS,
-        RowStatus.COURSE_NOT_FOUND,
-        RowStatus.CHANGED_SINCE_IMPORT,
-    }
-)
-UNFINISHED_STATUSES: frozenset[RowStatus] = frozenset({RowStatus.PENDING, RowStatus.AMBIGUOUS})
 _STOP_CODES: dict[StopReason, ExitCode] = {
     StopReason.AUTH: ExitCode.CONFIG,
     StopReason.CONFIG: ExitCode.CONFIG,

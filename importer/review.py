@@ -350,8 +350,7 @@ def start_sandbox(db_path: str | Path | None = None) -> tuple[Any, Any]:
     and a later check) see the same server; None uses a temporary file. Call `.stop()` on the
     server when done (the kernel exiting stops it too).
     """
-    from importer.batch import sandbox_credentials
-    from importer.sandbox import SandboxConfig, SandboxServer
+    from importer.local_sandbox import sandbox_credentials
+    from importer.local_sandbox import start_sandbox as start
 
-    server = SandboxServer(SandboxConfig(db_path=db_path, control=True)).start()
-    return server, sandbox_credentials()
+    return start(db_path, control=True), sandbox_credentials()

@@ -13,9 +13,9 @@ from typing import Any
 import click
 
 from importer.batch import BatchSettings, FileOutcome, run_batch
-from importer.cli.import_cmd import SANDBOX_DB
 from importer.credentials import install_redaction
 from importer.job import DEFAULT_API_URL, DEFAULT_STATE_DIRNAME, JobSettings
+from importer.local_sandbox import SANDBOX_DB_NAME
 
 _DEFAULTS = JobSettings(input=Path())
 
@@ -185,7 +185,7 @@ def batch(
         settle_seconds=settle_seconds,
         notify_url=notify_url,
         sandbox=sandbox,
-        sandbox_db=state / SANDBOX_DB if sandbox else None,  # kept, so a rerun resumes
+        sandbox_db=state / SANDBOX_DB_NAME if sandbox else None,  # kept, so a rerun resumes
     )
     cancel = threading.Event()
     if threading.current_thread() is threading.main_thread():

@@ -26,10 +26,8 @@ from importer.cli.progress import ProgressDisplay
 from importer.client import Credentials, install_redaction
 from importer.codes import EXIT_CODE_MEANINGS, RowStatus
 from importer.job import DEFAULT_API_URL, JobResult, JobSettings, run_job
+from importer.local_sandbox import SANDBOX_DB_NAME, SANDBOX_USER, running_sandbox
 
-#: Demo account used with --sandbox (the sandbox seeds it; printing it is intended).
-SANDBOX_USER = ("creator@example.com", "creator")
-SANDBOX_DB = "sandbox.sqlite3"
 _D = JobSettings(input=Path())  # the defaults, read from the dataclass (one source of truth)
 
 
@@ -155,18 +153,11 @@ def _run(*, file: Path, api_url: str, sandbox: bool, dry_run: bool, quiet: bool,
 
 def _with_sandbox(settings: JobSettings, stack: contextlib.ExitStack, *,
                   quiet: bool) -> JobSettings:
-    from importer.sandbox import SandboxConfig, SandboxServer
-
-    state_dir = settings.resolved_state_dir()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    server = stack.enter_context(SandboxServer(SandboxConfig(db_path=state_dir / SANDBOX_DB)))
+    db = settings.resolved_state_dir() / SANDBOX_DB_NAME
+    settings, server = stack.enter_context(running_sandbox(settings, db))
     if not quiet:
-        click.echo(f"Using the built-in sandbox at {server.url} (user {SANDBOX_USER[0]}, "
-                   f"data in {state_dir / SANDBOX_DB})", err=True)
-    settings.api_url = server.url
-    settings.sandbox = True
-    settings.ledger_scope = f"sandbox:{(state_dir / SANDBOX_DB).resolve()}"
-    settings.credentials = Credentials(username=SANDBOX_USER[0], password=SANDBOX_USER[1])
+        click.echo(f"Using the built-in sandbox at {server.url} (user {SANDBOX_USER}, "
+                   f"data in {db})", err=True)
     return settings
 
 

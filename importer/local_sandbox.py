@@ -1,0 +1,63 @@
+"""The built-in sandbox as the importer uses it: `--sandbox`, `sections batch --sandbox`, notebooks.
+
+One place decides which demo account the importer uses, where the sandbox keeps its data and
+how the ledger is keyed for it (the port changes every run, so the data file is the key).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from importer.client import Credentials
+
+if TYPE_CHECKING:
+    from importer.job import JobSettings
+    from importer.sandbox import SandboxServer
+
+#: The sandbox's demo account holding exactly the roles the importer needs.
+SANDBOX_USER = "creator@example.com"
+#: The sandbox's data file, kept in the state folder so that a rerun sees the same server.
+SANDBOX_DB_NAME = "sandbox.sqlite3"
+
+
+def sandbox_credentials() -> Credentials:
+    """Credentials of the built-in sandbox's demo importer account (never a real one)."""
+    from importer.sandbox import DEMO_USERS
+
+    return Credentials(username=SANDBOX_USER, password=DEMO_USERS[SANDBOX_USER].password)
+
+
+def start_sandbox(db_path: str | Path | None = None, *, control: bool = False) -> SandboxServer:
+    """Start a sandbox at the documented limits; `db_path` None keeps its data in a temp file."""
+    from importer.sandbox import SandboxConfig, SandboxServer
+
+    db = Path(db_path).resolve() if db_path else None
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    return SandboxServer(SandboxConfig(db_path=db, control=control)).start()
+
+
+@contextmanager
+def running_sandbox(
+    settings: JobSettings, db_path: str | Path | None
+) -> Iterator[tuple[JobSettings, SandboxServer]]:
+    """A sandbox for the length of the block, and `settings` pointed at it."""
+    server = start_sandbox(db_path)
+    try:
+        db = Path(db_path).resolve() if db_path else None
+        yield (
+            dataclasses.replace(
+                settings,
+                api_url=server.url,
+                credentials=sandbox_credentials(),
+                sandbox=True,
+                ledger_scope=f"sandbox:{db}" if db else settings.ledger_scope,
+            ),
+            server,
+        )
+    finally:
+        server.stop()
