@@ -205,6 +205,20 @@ def _exit_code_for(error: ImporterError) -> ExitCode:
 
 
 @contextmanager
+def _folders(template: JobSettings) -> Iterator[None]:
+    """Create the state and report folders before any file is touched: a folder that cannot
+    be made is a configuration problem (exit 3), not a reason to send files to failed/."""
+    for what, folder in (("state", template.state_dir), ("report", template.report_dir)):
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+        except OSError as error:
+            raise ConfigError(
+                f"cannot create the {what} folder {folder}: {error.strerror or error}"
+            ) from None
+    yield
+
+
+@contextmanager
 def _api(settings: BatchSettings, template: JobSettings) -> Iterator[JobSettings]:
     """The job template pointing at the API: one sandbox for the whole run when asked."""
     if not settings.sandbox:
@@ -271,7 +285,7 @@ class _Run:
         moved = _move(path, folder, path.name)
         outcome.outcome = DONE if code == ExitCode.OK else FAILED
         outcome.path = str(moved)
-        if outcome.outcome == FAILED and report is not None and report.is_dir():
+        if report is not None and report.is_dir():  # the report travels with its file
             outcome.report = str(_move(report, folder, f"{moved.stem}-report"))
         return outcome
 
@@ -387,7 +401,7 @@ def run_batch(
         report_dir=Path(base.report_dir) if base.report_dir else inbox / DEFAULT_REPORT_DIRNAME,
     )
     started = datetime.now(UTC)
-    with inbox_lock(inbox), _api(settings, template) as job_template:
+    with inbox_lock(inbox), _folders(template), _api(settings, template) as job_template:
         run = _Run(settings, job_template, progress, on_file, cancel)
         run.sleep = sleep  # the pause between the two looks (injected in tests)
         try:
@@ -409,9 +423,13 @@ def run_batch(
                 "counts": {o: sum(f.outcome == o for f in run.files) for o in (DONE, FAILED, LEFT)},
             }
             report_root = Path(job_template.report_dir)  # type: ignore[arg-type]
-            report_root.mkdir(parents=True, exist_ok=True)
             summary_path = free_name(report_root, f"batch-{_utc_stamp(started)}.json")
-            atomic_write_text(summary_path, json.dumps(summary, indent=2, ensure_ascii=False))
+            try:
+                atomic_write_text(summary_path, json.dumps(summary, indent=2, ensure_ascii=False))
+            except OSError as error:
+                raise ConfigError(
+                    f"cannot write the batch summary {summary_path}: {error.strerror or error}"
+                ) from None
     notify_error = None
     if settings.notify_url:
         notify_error = _notify(settings.notify_url, summary, settings.notify_timeout)

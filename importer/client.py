@@ -116,7 +116,7 @@ class RequestStats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.requests: Counter[str] = Counter()  # "token", "get", "list", "post"
+        self.requests: Counter[str] = Counter()  # "auth", "get", "list", "post"
         self.statuses: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()  # transport failures by exception class
         self.throttled = 0  # 409 answers
@@ -468,7 +468,8 @@ class NexudusClient:
         """
         form = {**form, "client_id": self.client_id}
         try:
-            response = self._request("POST", TOKEN_PATH, "token", False, data=form)
+            # "auth", not "token": summary.json drops every key named like a secret
+            response = self._request("POST", TOKEN_PATH, "auth", False, data=form)
         except AmbiguousError as exc:
             raise TransportError(f"could not get a token from {self._host} ({exc.cause})") from None
         status = response.status_code
@@ -481,6 +482,11 @@ class NexudusClient:
             )
         if status in (409, 429, 503):
             self._raise_for_status(response)
+        if status == 404 or 300 <= status < 400:  # no token endpoint here: a wrong URL
+            raise ConfigError(
+                f"{self._host} has no token endpoint ({TOKEN_PATH} answered HTTP {status}): "
+                "check --api-url (the API root, e.g. https://spaces.nexudus.com)"
+            )
         if not 200 <= status < 300:
             raise TransportError(f"could not get a token from {self._host} (HTTP {status})")
         try:

@@ -115,3 +115,14 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.CONFIG: "configuration, authentication, permission or lock problem",
     ExitCode.RESUMABLE: "stopped early but resumable: run the same command again to continue",
 }
+
+#: What exit 0 means for `sections plan` / `--dry-run`: nothing is sent, so the usual
+#: "every valid row is on the server" would be untrue.
+PLAN_OK_MEANING = "no row needs attention (plan only: nothing was sent)"
+
+
+def exit_meaning(code: ExitCode, *, dry_run: bool = False) -> str:
+    """The sentence printed (and shown in report.html) after "Exit N:"."""
+    if dry_run and code == ExitCode.OK:
+        return PLAN_OK_MEANING
+    return EXIT_CODE_MEANINGS[code]

@@ -23,7 +23,17 @@ from importer import __version__
 from importer.client import Credentials, NexudusClient
 from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, RowStatus
 from importer.errors import AuthError, ConfigError, ImporterError, ThrottledError, TlsError
-from importer.ledger import UNRESOLVED, Ledger, LedgerStatus, Mark, payload_hash, state_lock
+from importer.ledger import (
+    UNRESOLVED,
+    Key,
+    Ledger,
+    LedgerRecord,
+    LedgerStatus,
+    Mark,
+    payload_hash,
+    read_records,
+    state_lock,
+)
 from importer.pacing import Cancelled, Pacer
 from importer.plan import classify, fetch_server_state, plan_frame
 from importer.report import RunReport, write_report
@@ -169,6 +179,7 @@ class _Progress:
         self.sent = 0
         self.to_send = 0
         self.send_started: float | None = None
+        self.first_sent_at: float | None = None  # clock of the first answered POST
         self._lock = threading.Lock()
 
     def emit(self, phase: str) -> None:
@@ -177,9 +188,11 @@ class _Progress:
         with self._lock:
             done = sum(self.counts.values())
             rate = 0.0
-            if self.send_started is not None and self.sent >= 2:
-                elapsed = self.clock() - self.send_started
-                rate = self.sent / elapsed * 60.0 if elapsed > 0 else 0.0
+            if self.first_sent_at is not None and self.sent >= 2:
+                # Answers after the first one, over the time since it: N answers span N-1
+                # intervals, so sent/elapsed would read above the pacing limit.
+                elapsed = self.clock() - self.first_sent_at
+                rate = (self.sent - 1) / elapsed * 60.0 if elapsed > 0 else 0.0
             remaining = max(0, self.to_send - self.sent)
             per_minute = rate if rate > 0 else self.planned_rate
             eta = remaining / per_minute * 60.0 if per_minute > 0 else None
@@ -191,6 +204,8 @@ class _Progress:
             self.counts[status] += 1
             if sent:
                 self.sent += 1
+                if self.first_sent_at is None:
+                    self.first_sent_at = self.clock()
         self.emit("send")
 
 
@@ -254,7 +269,8 @@ def _server_failure(exc: BaseException) -> tuple[ExitCode, str]:
         return ExitCode.CONFIG, str(exc)
     if isinstance(exc, ThrottledError):
         return ExitCode.RESUMABLE, f"the API throttled the listing beyond the cap ({exc})"
-    return ExitCode.RESUMABLE, f"could not read the server ({exc}); run again later"
+    return ExitCode.RESUMABLE, (f"could not read the server ({exc}); check --api-url and the "
+                                "network, then run the same command again")
 
 
 def run_job(
@@ -280,9 +296,11 @@ def run_job(
     if not validation.ok and not settings.skip_invalid:
         return run.finish(ExitCode.INVALID_INPUT, stop_message=(
             f"{len(invalid)} invalid row(s) and {validation.errors} error(s); nothing was "
-            "sent (fix them, or use --skip-invalid to import the valid rows)"))
+            "sent (fix them: see errors.csv in the report, or `sections validate`; or use "
+            "--skip-invalid to import the valid rows)"))
     credentials = settings.credentials or Credentials.from_env()
-    if settings.dry_run:
+    if settings.dry_run:  # read the ledger (never write it): changed_since_import needs it
+        run.known = read_records(settings.resolved_state_dir(), run.scope)
         return run.execute(credentials, cancel, ledger=None)
     state_dir = settings.resolved_state_dir()
     with state_lock(state_dir), Ledger.open(state_dir) as ledger:
@@ -305,6 +323,7 @@ class _Run:
         self.scope = settings.ledger_scope or settings.api_url
         self.tracker = _Progress(progress, len(valid), settings.writes_per_minute)
         self.plan: pd.DataFrame | None = None
+        self.known: dict[Key, LedgerRecord] = {}  # the ledger's records (plan: read-only)
         self.records: dict[int, dict[str, object]] = {}
         self.client: NexudusClient | None = None
         self.send: SendResult | None = None
@@ -346,7 +365,7 @@ class _Run:
                        cancel: threading.Event | None, ledger: Ledger | None) -> JobResult:
         s = self.settings
         self.tracker.emit("plan")
-        known = ledger.records(self.scope) if ledger is not None else {}
+        known = ledger.records(self.scope) if ledger is not None else self.known
         listed_at = time.time()
         try:
             server = fetch_server_state(client, {row.key[0] for row in self.valid})

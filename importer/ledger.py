@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -28,6 +29,8 @@ import filelock
 
 from importer.codes import RowStatus
 from importer.errors import LockedError
+
+logger = logging.getLogger(__name__)
 
 LEDGER_FILENAME = "ledger.sqlite3"
 LOCK_FILENAME = "import.lock"
@@ -83,6 +86,7 @@ class Mark:
     source_file: str | None = None
     source_row: int | None = None
     undo_attempt: bool = False
+    sent_at: float | None = None  # when given, replaces the intent's time (see Sender._post)
 
 
 def payload_hash(payload: Mapping[str, object]) -> str:
@@ -218,15 +222,17 @@ class Ledger:
         source_file: str | None = None,
         source_row: int | None = None,
         undo_attempt: bool = False,
+        sent_at: float | None = None,
     ) -> None:
         """Record an outcome (or an adoption) for one key; creates the record when absent.
 
         `undo_attempt`: the request was certainly never sent (cancelled while waiting), so
-        the attempt counted by `mark_intent` is given back.
+        the attempt counted by `mark_intent` is given back. `sent_at`: a later time to
+        measure the reconcile grace from (an unknown outcome's answer time).
         """
         mark = Mark(key, status, payload_hash=payload_hash, section_id=section_id,
                     error=error, source_file=source_file, source_row=source_row,
-                    undo_attempt=undo_attempt)
+                    undo_attempt=undo_attempt, sent_at=sent_at)
         self.mark_many(api_url, [mark])
 
     def mark_many(self, api_url: str, marks: Iterable[Mark]) -> None:
@@ -237,18 +243,20 @@ class Ledger:
             for m in marks:
                 db.execute(
                     "INSERT INTO sections (api_url, course_id, display_order, payload_hash,"
-                    " status, section_id, attempts, updated_at, source_file, source_row, error)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"
+                    " status, section_id, attempts, sent_at, updated_at, source_file,"
+                    " source_row, error)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (api_url, course_id, display_order) DO UPDATE SET"
                     " payload_hash = COALESCE(?, sections.payload_hash),"
                     " status = excluded.status, section_id = excluded.section_id,"
+                    " sent_at = COALESCE(excluded.sent_at, sections.sent_at),"
                     " updated_at = excluded.updated_at,"
                     " source_file = COALESCE(excluded.source_file, sections.source_file),"
                     " source_row = COALESCE(excluded.source_row, sections.source_row),"
                     " error = excluded.error, attempts = MAX(0, sections.attempts - ?)",
                     (scope, m.key[0], m.key[1], m.payload_hash or "", m.status.value,
-                     m.section_id, now, m.source_file, m.source_row, m.error, m.payload_hash,
-                     1 if m.undo_attempt else 0),
+                     m.section_id, m.sent_at, now, m.source_file, m.source_row, m.error,
+                     m.payload_hash, 1 if m.undo_attempt else 0),
                 )
 
     def close(self) -> None:
@@ -273,6 +281,32 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+
+def read_records(state_dir: Path, api_url: str) -> dict[Key, LedgerRecord]:
+    """Every record for one API, read without writing (for `sections plan`).
+
+    A plan must not create the state folder, take the lock or touch the file, yet it needs
+    the ledger to tell `changed_since_import` from `conflict`. A missing or unreadable
+    ledger reads as empty (the plan then judges by the server alone).
+    """
+    path = Path(state_dir) / LEDGER_FILENAME
+    if not path.is_file():
+        return {}
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM sections WHERE api_url = ?",
+                (normalize_api_url(api_url),),
+            ).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        logger.warning("could not read the ledger %s (%s); planning from the server alone",
+                       path, exc)
+        return {}
+    return {(r[1], r[2]): _record(r) for r in rows}
 
 
 def _record(row: tuple) -> LedgerRecord:

@@ -206,6 +206,15 @@ _TYPE_HINTS: dict[Rule, str] = {
 }
 
 
+def quoted(value: object, limit: int = 60) -> str:
+    """A cell value quoted for a message, cut short: a paragraph pasted into the wrong
+    column must not turn one message into a page (the finding's value keeps it whole)."""
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return repr(text)
+
+
 def type_findings(
     raw: pd.DataFrame, columns: dict[str, str], bad: dict[str, pd.Series]
 ) -> pd.DataFrame:
@@ -215,12 +224,13 @@ def type_findings(
         if field not in columns or not mask.any():
             continue
         rule = TYPE_RULES[BY_FIELD[field].kind]
-        header = BY_FIELD[field].header
+        header = columns[field]  # as the person typed it, so they can find it
         rows = raw.loc[mask, "source_row"].astype("int64").tolist()
         values = raw.loc[mask, columns[field]].astype(str).tolist()
         hint = _TYPE_HINTS[rule]
+        shown = {value: quoted(value) for value in set(values)}  # bad values repeat a lot
         messages = [
-            f"{header} {value.strip()!r} on row {row} {hint}."
+            f"{header} {shown[value]} on row {row} {hint}."
             for row, value in zip(rows, values, strict=True)
         ]
         parts.append(
@@ -256,5 +266,6 @@ __all__ = [
     "parse_integer",
     "parse_text",
     "parse_unlock_type",
+    "quoted",
     "type_findings",
 ]

@@ -28,8 +28,8 @@ from importer.columns import (
 )
 from importer.errors import InputError
 from importer.findings import Finding
-from importer.read_csv import HEADER_SCAN_ROWS, header_index, read_csv
-from importer.read_xlsx import display, read_xlsx
+from importer.read_csv import DELIMITERS, HEADER_SCAN_ROWS, header_index, read_csv
+from importer.read_xlsx import ERROR_MARK, display, read_xlsx
 
 MAX_FILE_BYTES = 500 * 1024 * 1024  # refuse bigger files before reading them
 FORMULA_KINDS = frozenset({"integer", "unlock_type", "boolean"})  # "=..." is never literal here
@@ -69,7 +69,7 @@ def read_sheet(
 ) -> Sheet:
     """Read `path` (CSV or XLSX, sniffed by content). Raises InputError with one clear line.
 
-    :param sheet: XLSX sheet name (default: the first sheet); ignored for CSV.
+    :param sheet: XLSX sheet name (default: the first visible sheet); ignored for CSV.
     :param delimiter: force the CSV delimiter instead of detecting it.
     """
     path = Path(path)
@@ -188,8 +188,10 @@ def _build(
     if not filled.any():
         raise InputError(f"{name} contains only whitespace or blank rows; it has no header")
     header_pos, _ = header_index(scan)
+    if not filled[header_pos]:  # the scanned rows are all blank: the first filled row heads
+        header_pos = int(np.flatnonzero(filled)[0])
     header_row = header_pos + 1
-    headers = [str(h).strip() for h in scan[header_pos]]
+    headers = [str(h).strip() for h in frame.iloc[header_pos]]
     filled[: header_pos + 1] = False
     if filled[header_pos + 1 :].all():  # no blank rows: a slice, not a copy
         data = frame.iloc[header_pos + 1 :]
@@ -250,14 +252,18 @@ def _build(
             )
         else:
             columns[api_field] = raw_name
+    hint = _delimiter_hint(headers, extra.get("delimiter")) if fmt == "csv" else ""
     for required in REQUIRED_FIELDS:
         if required not in columns:
-            accepted = ", ".join(f'"{h}"' for h in accepted_headers(required))
+            spellings: dict[str, str] = {}  # one spelling per match key: "Title", not "title"
+            for h in accepted_headers(required):
+                spellings.setdefault(header_key(h), h)
+            accepted = ", ".join(f'"{h}"' for h in spellings.values())
             findings.append(
                 Finding(
                     Rule.MISSING_COLUMN,
                     f'Required column "{BY_FIELD[required].header}" is missing; add a column '
-                    f"headed one of: {accepted}",
+                    f"headed one of: {accepted}{hint}",
                     field=required,
                 )
             )
@@ -283,6 +289,23 @@ def _build(
         header_row=header_row,
         extra=extra,
     )
+
+
+def _delimiter_hint(headers: list[str], used: object) -> str:
+    """' (the header looks separated by ";" ...)' when another delimiter splits a header cell
+    into known columns: the usual cause of missing columns with a forced --delimiter."""
+    for cell in headers:
+        for other in DELIMITERS:
+            if other == used or other not in cell:
+                continue
+            parts = {field_for_header(part) for part in cell.split(other)} - {None}
+            if len(parts) >= 2:
+                shown = "tab" if other == "\t" else other
+                return (
+                    f' (the header looks separated by "{shown}", not "{used}": '
+                    f'use --delimiter "{shown}" or leave --delimiter out)'
+                )
+    return ""
 
 
 def _flag_formulas(
@@ -320,12 +343,17 @@ def _flag_formulas(
             hits.extend((int(i), raw_name, cells[i]) for i in np.flatnonzero(flags))
     for index, raw_name, formula in sorted(hits, key=lambda h: (h[0], by_position[h[1]])):
         raw.at[index, raw_name] = ""
+        formula, _, error = formula.partition(ERROR_MARK)
+        problem = (
+            f", which gives the error {error}; fix the formula or type the value"
+            if error
+            else " but no calculated value was saved; open the file in Excel or LibreOffice, "
+            "let it recalculate and save, or paste values"
+        )
         findings.append(
             Finding(
                 Rule.FORMULA_WITHOUT_VALUE,
-                f'Column "{raw_name}" holds the formula {formula} but no calculated value was '
-                "saved; open the file in Excel or LibreOffice, let it recalculate and save, "
-                "or paste values",
+                f'Column "{raw_name}" holds the formula {formula}{problem}',
                 source_row=int(raw.at[index, "source_row"]),
                 column=raw_name,
                 field=field_of.get(raw_name),

@@ -26,6 +26,8 @@ _FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
 _LETTERS = re.compile(r"[A-Za-z]+")
 _DIGITS = re.compile(r"\d+")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+#: Separates a formula from its error result in the formulas map (XML text never holds NUL).
+ERROR_MARK = "\x00"
 
 
 def read_xlsx(
@@ -61,15 +63,19 @@ def read_xlsx(
 
 
 def _pick_sheet(path: Path, book: Any, sheet: str | None) -> Any:
-    """The first worksheet, or the named one (unknown names list the sheets there are)."""
+    """The first visible worksheet, or the named one (unknown names list the sheets there are)."""
     name = display(path.name)
     worksheets = book.worksheets  # chartsheets excluded
     if not worksheets:
         raise InputError(f"{name} has no worksheet; add a sheet with a header row")
-    if sheet is None:
-        return worksheets[0]
+    if sheet is None:  # the first sheet a person sees: hidden sheets are skipped
+        visible = [ws for ws in worksheets if getattr(ws, "sheet_state", "visible") == "visible"]
+        return (visible or worksheets)[0]
     for ws in worksheets:
         if ws.title == sheet:
+            return ws
+    for ws in worksheets:  # "--sheet sections" finds "Sections " too
+        if ws.title.strip().casefold() == sheet.strip().casefold():
             return ws
     listed = ", ".join(f'"{n}"' for n in book.sheetnames)
     raise InputError(f'{name} has no sheet named "{sheet}"; its sheets are: {listed}')
@@ -187,18 +193,19 @@ def _formulas_by_parsing(data: bytes, frame: pd.DataFrame) -> dict[tuple[int, in
 def _note_missing(
     cell: Any, row: int, col: int, frame: pd.DataFrame, missing: dict[tuple[int, int], str]
 ) -> None:
-    """Record `cell` if it holds a formula and no saved result (an empty <v> only counts as a
-    result for text formulas, t="str")."""
+    """Record `cell` if it holds a formula and no usable saved result: none (an empty <v> only
+    counts as a result for text formulas, t="str"), or an error such as #DIV/0! (t="e"),
+    which must not become a title. An error is appended after ERROR_MARK."""
     formula = _child(cell, "f")
     if formula is None or row > len(frame) or col >= frame.shape[1]:
         return
     value = _child(cell, "v")
-    if value is not None and (bool(value.text) or cell.get("t") == "str"):
+    error = value.text if value is not None and cell.get("t") == "e" and value.text else None
+    if value is not None and (bool(value.text) or cell.get("t") == "str") and error is None:
         return
-    if formula.text:
-        missing[(row, col)] = "=" + formula.text
-    else:  # a cell sharing the formula of another cell (t="shared")
-        missing[(row, col)] = f"(shared formula {formula.get('si', '')})"
+    # a cell sharing the formula of another cell (t="shared") has no text of its own
+    text = "=" + formula.text if formula.text else f"(shared formula {formula.get('si', '')})"
+    missing[(row, col)] = text if error is None else f"{text}{ERROR_MARK}{error}"
 
 
 def _column_index(ref: str) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from importer.codes import EXIT_CODE_MEANINGS, NEEDS_FIX_STATUSES, ExitCode, RowStatus
+from importer.codes import NEEDS_FIX_STATUSES, ExitCode, RowStatus, exit_meaning
 from importer.read import Sheet
 from importer.safe_io import neutralise
 
@@ -93,8 +93,8 @@ def _exit_line(summary: dict[str, Any]) -> str:
     except (KeyError, TypeError, ValueError):
         return ""
     css = {ExitCode.OK: "exit-ok", ExitCode.RESUMABLE: "exit-warn"}.get(code, "exit-bad")
-    return (f'<p class="exit {css}">Exit code {int(code)}: '
-            f"{_h(EXIT_CODE_MEANINGS[code])}</p>")
+    meaning = exit_meaning(code, dry_run=bool(summary.get("dry_run")))
+    return f'<p class="exit {css}">Exit code {int(code)}: {_h(meaning)}</p>'
 
 
 def _course_table(summary: dict[str, Any]) -> str:
@@ -155,6 +155,7 @@ def render_html(
     """The page. `raw` and `results` are aligned and indexed by source_row (report._aligned);
     `summary` is the sanitised summary.json content (counts, files, engine facts)."""
     name = sheet.path.name
+    kind = "Plan" if summary.get("dry_run") else "Import"  # a plan sent nothing
     when = summary.get("started_at") or summary.get("report_written_at")
     counts = [
         f'<li class="{_status_class(status)}">{_h(status)} <b>{n}</b></li>'
@@ -165,8 +166,8 @@ def render_html(
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>Import report: {_h(name)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Import report: {_h(name)}</h1>",
+        f"<title>{kind} report: {_h(name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{kind} report: {_h(name)}</h1>",
         f'<p class="meta">Run at {_h(when)} (UTC)</p>',
         "<h2>Summary</h2>",
         _exit_line(summary),

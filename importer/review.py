@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,10 +136,18 @@ def course_outline(result: ValidationResult) -> pd.DataFrame:
 
 
 def _unlock_days(group: pd.DataFrame) -> list[float]:
-    """Earliest day each section can open: Sequential ones open no earlier than the previous."""
+    """Earliest day each section can open: Sequential ones open no earlier than the previous.
+
+    An invalid row's days are not trusted (e.g. 5000, out of range, would squash the whole
+    axis): it is placed like a Sequential one, right where the previous section opens.
+    """
     days: list[float] = []
-    for unlock, after in zip(group["unlock_type"], group["unlock_after_days"], strict=True):
-        if pd.notna(unlock) and int(unlock) == TIMED:
+    for unlock, after, valid in zip(
+        group["unlock_type"], group["unlock_after_days"], group["valid"], strict=True
+    ):
+        if not valid:
+            days.append(days[-1] if days else 0.0)
+        elif pd.notna(unlock) and int(unlock) == TIMED:
             days.append(float(after) if pd.notna(after) else 0.0)
         elif pd.notna(unlock) and int(unlock) == SEQUENTIAL:
             days.append(days[-1] if days else 0.0)
@@ -156,6 +165,7 @@ def unlock_timeline(result: ValidationResult) -> Figure:
     """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     outline = course_outline(result)
     outline = outline.dropna(subset=["course_id", "display_order", "unlock_type"])
@@ -172,14 +182,21 @@ def unlock_timeline(result: ValidationResult) -> Figure:
         days = _unlock_days(group)
         ys = list(range(y, y + len(group)))
         ax.plot(days, ys, color=colour, alpha=0.4, drawstyle="steps-pre", label=f"course {course}")
-        for i, (unlock, title, order) in enumerate(
-            zip(group["unlock_type"], group["title"], group["display_order"], strict=True)
+        for i, (unlock, title, order, valid) in enumerate(
+            zip(
+                group["unlock_type"],
+                group["title"],
+                group["display_order"],
+                group["valid"],
+                strict=True,
+            )
         ):
             ax.plot(
                 days[i],
                 ys[i],
                 marker=MARKERS.get(int(unlock), "x"),
                 color=colour,
+                markerfacecolor=colour if valid else "white",  # hollow: the row has errors
                 markersize=9,
                 linestyle="none",
             )
@@ -191,7 +208,7 @@ def unlock_timeline(result: ValidationResult) -> Figure:
                     arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.5},
                 )
             text = str(title) if pd.notna(title) else "(no title)"
-            labels.append(f"{course} · {order}  {text[:40]}")
+            labels.append(f"{course} · {order}  {text[:40]}" + ("" if valid else "  (invalid)"))
         y += len(group)
     shown = [i for i, label in enumerate(labels) if label]  # no tick on the gaps
     ax.set_yticks(shown, labels=[labels[i] for i in shown], fontsize=8)
@@ -199,7 +216,9 @@ def unlock_timeline(result: ValidationResult) -> Figure:
     ax.set_xlabel("days after enrolment")
     ax.set_title("When each section unlocks")
     ax.grid(axis="x", alpha=0.3)
-    ax.set_xlim(left=-1)
+    right = max(ax.get_xlim()[1], 7.0)  # at least a week, even when all open on day 0
+    ax.set_xlim(-max(1.0, 0.03 * right), right)  # markers at day 0 stay whole
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole days
     kinds = [
         Line2D(
             [], [], marker=MARKERS[code], linestyle="none", color="grey", label=UNLOCK_TYPES[code]
@@ -341,6 +360,19 @@ def report_links(report_dir: str | Path | None) -> Any:
     except ValueError:  # another drive on Windows
         shown = str(report_dir)
     return FileLinks(shown)
+
+
+def sandbox_ledger_scope(db_path: str | Path | None = None) -> str:
+    """The ledger key for a notebook's built-in sandbox (its port changes every run).
+
+    With a data file: the same key as `sections import --sandbox` uses for that file, so a
+    rerun recognises what it sent. Without one (a temporary sandbox, gone after the run): a
+    key used once, so a later run that happens to get the same port never mistakes the
+    earlier run's ledger records for sections on its fresh, empty server.
+    """
+    if db_path:
+        return f"sandbox:{Path(db_path).resolve()}"
+    return f"sandbox-temporary:{uuid.uuid4()}"
 
 
 def start_sandbox(db_path: str | Path | None = None) -> tuple[Any, Any]:

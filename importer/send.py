@@ -255,7 +255,8 @@ class Sender:
                 return
             self.result.stop = reason
             self.result.message = message
-        logger.warning("stopping the run: %s", message)
+        # INFO: the final summary line says it again; the --log-file keeps this one.
+        logger.info("stopping the run: %s", message)
         if reason in (StopReason.CANCELLED, StopReason.AUTH, StopReason.CONFIG,
                       StopReason.RETRY_AFTER) and self.on_stop is not None:
             self.on_stop()  # wake requests still waiting for a slot: they were never sent
@@ -276,7 +277,12 @@ class Sender:
                                      self.policy)
         except AmbiguousError as exc:
             self._failure_counts(True)
-            self.ledger.mark(self.scope, item.key, LedgerStatus.AMBIGUOUS, error=str(exc))
+            # The grace runs from the answer, not from the intent: the POST may have left
+            # much later (waiting for a pacing slot, a Retry-After), and the server may
+            # still commit it a while after answering (reliability R3).
+            item.sent_at = self.clock()
+            self.ledger.mark(self.scope, item.key, LedgerStatus.AMBIGUOUS, error=str(exc),
+                             sent_at=item.sent_at)
             logger.info("row %d: outcome unknown (%s); will reconcile", item.source_row,
                         exc.cause or exc)
             with self._lock:
@@ -316,13 +322,15 @@ class Sender:
         except (ApiError, Exception) as exc:  # unknown: assume it may have been applied
             logger.exception("row %d: unexpected error while posting", item.source_row)
             self._failure_counts(True)
+            item.sent_at = self.clock()
             self.ledger.mark(self.scope, item.key, LedgerStatus.AMBIGUOUS,
-                             error=f"{type(exc).__name__}")
+                             error=f"{type(exc).__name__}", sent_at=item.sent_at)
             with self._lock:
                 self._waiting[item.key[0]].append(item)
         else:
             self._failure_counts(False)
             self.ledger.mark(self.scope, item.key, LedgerStatus.CREATED, section_id=section_id)
+            logger.debug("row %d: created section %d", item.source_row, section_id)
             self._finish(item, RowStatus.CREATED, section_id=section_id, http_status=200)
             self._note_answer(200)
 

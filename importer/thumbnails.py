@@ -19,7 +19,6 @@ import httpx
 import pandas as pd
 
 from importer.codes import Rule, severity_of
-from importer.columns import BY_FIELD
 from importer.findings import FINDING_COLUMNS, findings_frame
 from importer.read import Sheet
 from importer.schema import is_safe_image_url, unsafe_address, url_problems
@@ -116,9 +115,7 @@ class ThumbnailChecker:
             try:
                 response = _probe(client, current)
             except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
-                return Problem(
-                    Rule.THUMBNAIL_UNREACHABLE, f"could not be reached ({type(error).__name__})"
-                )
+                return Problem(Rule.THUMBNAIL_UNREACHABLE, _network_reason(error))
             if response.status_code not in _REDIRECTS:
                 return _judge(response)
             location = response.headers.get("location")
@@ -129,6 +126,15 @@ class ThumbnailChecker:
             if reason is not None:
                 return Problem(Rule.INVALID_THUMBNAIL_URL, f"redirects to an address that {reason}")
         return Problem(Rule.THUMBNAIL_UNREACHABLE, f"redirects more than {MAX_REDIRECTS} times")
+
+
+def _network_reason(error: Exception) -> str:
+    """Why a request failed, in words a person can act on (not an exception class name)."""
+    if isinstance(error, httpx.TimeoutException):
+        return "could not be reached (the server did not answer in time)"
+    if isinstance(error, httpx.ConnectError):
+        return "could not be reached (no connection to that server; check the address)"
+    return "could not be reached (the connection failed)"
 
 
 def _probe(client: httpx.Client, url: str) -> httpx.Response:
@@ -180,7 +186,7 @@ def thumbnail_findings(
     if not failing:
         return findings_frame()
     raw_col = sheet.columns["NewImageUrl"]
-    header = BY_FIELD["NewImageUrl"].header
+    header = raw_col  # as the person typed it
     rows: list[dict[str, object]] = []
     for pos, problem in failing:
         assert problem is not None

@@ -17,7 +17,7 @@ import pandas as pd
 from importer.codes import Rule, Severity, severity_of
 from importer.columns import BY_FIELD, FIELDS, TIMED, UNLOCK_TYPES
 from importer.findings import FINDING_COLUMNS, Finding, concat_findings, findings_frame
-from importer.normalise import normalise_frame, type_findings
+from importer.normalise import normalise_frame, quoted, type_findings
 from importer.read import Sheet, read_sheet
 from importer.schema import MAX_UNLOCK_DAYS, schema_failures, title_key, url_problems
 
@@ -81,8 +81,9 @@ class ValidationResult:
 # --- messages (built only for rows that have findings) ---------------------------------------
 
 
-def _header(name: str) -> str:
-    return BY_FIELD[name].header
+def _header(name: str, columns: dict[str, str]) -> str:
+    """The header as the person typed it (so they can find it), else the friendly one."""
+    return columns.get(name) or BY_FIELD[name].header
 
 
 def _rows_text(rows: list[int], *, limit: int = 8) -> str:
@@ -120,13 +121,15 @@ def _group_messages(
     return [made[key, value] for key, value in zip(tuples, own, strict=True)]
 
 
-def _messages(rule: str, fld: str, table: pd.DataFrame, positions: list[int]) -> list[str]:
+def _messages(
+    rule: str, fld: str, table: pd.DataFrame, positions: list[int], columns: dict[str, str]
+) -> list[str]:
     """One sentence per failing row: what is wrong, where, and how to fix it."""
     part = table.iloc[positions]
     rows = part["source_row"].tolist()
     values = part[fld].astype(object).tolist()
     courses = part["CourseId"].astype(object).tolist()
-    header = _header(fld)
+    header = _header(fld, columns)
     if rule == Rule.REQUIRED:
         return [f"{header} is blank on row {r}: fill it in." for r in rows]
     if rule == Rule.OUT_OF_RANGE:
@@ -145,6 +148,12 @@ def _messages(rule: str, fld: str, table: pd.DataFrame, positions: list[int]) ->
             f"{header} on row {r} {w}: give a public https address of a JPG, PNG or GIF image."
             for r, w in zip(rows, why, strict=True)
         ]
+    if rule == Rule.TIMED_NEEDS_DAYS and fld not in columns:
+        return [
+            f"Row {r} is Timed but the sheet has no {header} column: add one with the "
+            "number of days after enrolment, or choose another unlock type."
+            for r in rows
+        ]
     if rule == Rule.TIMED_NEEDS_DAYS:
         return [
             f"Row {r} is Timed but {header} is blank: give the number of days after "
@@ -153,8 +162,8 @@ def _messages(rule: str, fld: str, table: pd.DataFrame, positions: list[int]) ->
         ]
     if rule == Rule.THUMBNAIL_CONFLICT:
         return [
-            f"Row {r} gives a {header} and says Yes to {_header('ClearImageFile')}: "
-            "keep only one of them."
+            f"Row {r} has an address in {header} and Yes in "
+            f"{_header('ClearImageFile', columns)}: keep only one of them."
             for r in rows
         ]
     if rule == Rule.DAYS_IGNORED:
@@ -193,7 +202,7 @@ def _messages(rule: str, fld: str, table: pd.DataFrame, positions: list[int]) ->
             positions,
             ["CourseId", "_key"],
             lambda key, group, title: (
-                f"{header} {title!r} is used {_times(len(group))} in "
+                f"{header} {quoted(title)} is used {_times(len(group))} in "
                 f"course {key[0]} ({_rows_text(group)}): give each section its own title."
             ),
         )
@@ -230,7 +239,7 @@ def _schema_findings(typed: pd.DataFrame, sheet: Sheet, bad: dict[str, pd.Series
                     "value": raw_values,
                     "rule": str(rule),
                     "severity": str(severity_of(Rule(rule))),
-                    "message": _messages(rule, fld, typed, positions),
+                    "message": _messages(rule, fld, typed, positions, sheet.columns),
                 },
                 columns=list(FINDING_COLUMNS),
             )

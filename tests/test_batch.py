@@ -103,7 +103,8 @@ def test_inbox_run_moves_files_and_budget_leftover_resumes(
 
     first = _batch(inbox, "--api-url", api.url, "--max-writes", "5", *FAST)
     assert first.returncode == ExitCode.INVALID_INPUT, first.stderr  # 2 beats the resumable 4
-    assert _names(inbox / "done") == {"a_valid.csv"}
+    assert _names(inbox / "done") == {"a_valid.csv", "a_valid-report"}
+    assert (inbox / "done" / "a_valid-report" / "results.csv").is_file()
     failed = inbox / "failed"
     assert "b_invalid.csv" in _names(failed)
     assert (failed / "b_invalid-report" / "errors.csv").is_file()
@@ -120,7 +121,7 @@ def test_inbox_run_moves_files_and_budget_leftover_resumes(
 
     second = _batch(inbox, "--api-url", api.url, "--max-writes", "5", *FAST)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert _names(inbox / "done") == {"a_valid.csv", "c_big.csv"}
+    assert _names(inbox / "done") == {"a_valid.csv", "a_valid-report", "c_big.csv", "c_big-report"}
     sections = _server_sections(api)
     keys = [(s["CourseId"], s["DisplayOrder"]) for s in sections]
     assert len(keys) == len(set(keys)) == 9  # 3 + 6, nothing posted twice
@@ -214,7 +215,7 @@ def test_name_collision_in_done_gets_timestamp(tmp_path: Path, api: SandboxServe
     )
     result = run_batch(BatchSettings(inbox=inbox, job=job, settle_seconds=5))
     assert result.exit_code == ExitCode.OK
-    done = _names(inbox / "done")
+    done = {name for name in _names(inbox / "done") if not name.endswith("-report")}
     assert len(done) == 2 and "a_valid.csv" in done
     assert (inbox / "done" / "a_valid.csv").read_text(encoding="utf-8") == "earlier file"
     assert result.files[0].path != str(inbox / "done" / "a_valid.csv")
@@ -282,7 +283,9 @@ def test_failing_webhook_is_not_fatal(tmp_path: Path, api: SandboxServer) -> Non
         tmp_path, "--api-url", api.url, "--notify-url", f"http://127.0.0.1:{port}/hook", *FAST
     )
     assert result.returncode == 0, result.stderr
-    assert "webhook" in result.stderr and "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "webhook" in line]
+    assert len(warnings) == 1, result.stderr  # said once, not logged and echoed again
     assert (tmp_path / "done" / "a_valid.csv").is_file()
 
 
@@ -361,3 +364,52 @@ def test_notify_url_is_checked_before_anything(tmp_path: Path, url: str) -> None
         run_batch(BatchSettings(inbox=tmp_path, sandbox=True, notify_url=url))
     assert "pw" not in str(caught.value)
     assert (tmp_path / "a_valid.csv").is_file() and not (tmp_path / "reports").exists()
+
+
+class _SlowHook(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+        time.sleep(3)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_notify_timeout_from_sections_toml_is_applied(tmp_path: Path, api: SandboxServer) -> None:
+    """`[batch] notify_timeout` (no flag) is honoured: a hook slower than it is a warning."""
+    server = HTTPServer(("127.0.0.1", 0), _SlowHook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        inbox = tmp_path / "inbox"
+        inbox.mkdir()
+        _valid(inbox)
+        config = tmp_path / "sections.toml"
+        config.write_text("[batch]\nnotify_timeout = 0.3\n", encoding="utf-8")
+        hook = f"http://127.0.0.1:{server.server_port}/hook"
+        result = _batch(
+            inbox, "--config", str(config), "--api-url", api.url, "--notify-url", hook, *FAST
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.stderr
+    assert "ReadTimeout" in result.stderr  # the default 5 s would have waited for the answer
+
+
+@pytest.mark.parametrize("option", ["--report-dir", "--state-dir", "--log-file"])
+def test_folder_that_cannot_be_made_is_one_line_and_touches_no_file(
+    tmp_path: Path, option: str
+) -> None:
+    """A report/state/log place under a regular file: exit 3 in one line, the file stays."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _valid(inbox)
+    blocker = tmp_path / "blocker.txt"
+    blocker.write_text("a file, not a folder\n", encoding="utf-8")
+    result = _batch(inbox, "--sandbox", option, str(blocker / "sub" / "x"), *FAST)
+    assert result.returncode == ExitCode.CONFIG, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert (inbox / "a_valid.csv").is_file()
+    assert not (inbox / "done").exists() and not (inbox / "failed").exists()

@@ -122,7 +122,7 @@ def test_create_logs_in_then_posts_json_with_bearer() -> None:
     assert post.method == "POST" and post.url.path == "/api/content/coursesections"
     assert post.headers["Authorization"] == "Bearer tok-1"
     assert json.loads(post.content) == PAYLOAD
-    assert client.stats.as_dict()["requests"] == {"token": 1, "post": 1}
+    assert client.stats.as_dict()["requests"] == {"auth": 1, "post": 1}
 
 
 def test_value_may_be_the_whole_record() -> None:
@@ -414,6 +414,23 @@ def test_wrong_password_is_auth_error() -> None:
     with client, pytest.raises(AuthError) as info:
         client.create_section(PAYLOAD)
     assert "creator@example.com" in str(info.value) and SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("status", [404, 301])
+def test_a_wrong_api_url_is_a_config_error_not_retried(status: int) -> None:
+    """/api/token answering 404 or a redirect means the URL is wrong: ConfigError (exit 3)
+    at once. It used to be a TransportError, retried and reported as resumable (exit 4)."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(status, headers={"Location": "https://elsewhere.test/"})
+
+    client = NexudusClient(BASE, CREDS, transport=httpx.MockTransport(handler),
+                           read_policy=RetryPolicy(sleep=lambda s: None))
+    with client, pytest.raises(ConfigError, match="check --api-url"):
+        client.list_sections(101)
+    assert seen == ["/api/token"]
 
 
 def test_token_endpoint_failure_is_not_ambiguous() -> None:

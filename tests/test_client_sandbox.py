@@ -97,7 +97,7 @@ def test_create_and_list_every_page(server: SandboxServer, sandbox_url: str) -> 
     assert [r["DisplayOrder"] for r in records] == list(range(1, 8))
     assert sorted(r["Id"] for r in records) == sorted(ids)
     stats = api.stats.as_dict()
-    assert stats["requests"] == {"token": 1, "post": 7, "list": 4}
+    assert stats["requests"] == {"auth": 1, "post": 7, "list": 4}
     assert len(stored(server)) == 7
 
 
@@ -122,7 +122,7 @@ def test_viewer_cannot_create(server: SandboxServer, sandbox_url: str) -> None:
     with client(sandbox_url, VIEWER) as api, pytest.raises(AuthError) as info:
         api.create_section(section(101, 1))
     assert "CourseSection-Create" in str(info.value)
-    assert api.stats.as_dict()["requests"] == {"token": 2, "post": 2}
+    assert api.stats.as_dict()["requests"] == {"auth": 2, "post": 2}
     assert stored(server) == []
 
 
@@ -198,7 +198,7 @@ def test_paced_workers_never_trip_the_throttle(server: SandboxServer, sandbox_ur
             thread.join(timeout=30)
     assert errors == []
     stats = api.stats.as_dict()
-    assert stats["throttled"] == 0 and stats["requests"] == {"token": 1, "post": 10}
+    assert stats["throttled"] == 0 and stats["requests"] == {"auth": 1, "post": 10}
     assert len(stored(server)) == 10
 
 
@@ -228,7 +228,7 @@ def test_expired_token_is_refreshed_transparently(server: SandboxServer, sandbox
         time.sleep(1.2)
         api.create_section(section(101, 2))
     stats = api.stats.as_dict()
-    assert stats["refreshes"] == 1 and stats["requests"]["token"] == 2
+    assert stats["refreshes"] == 1 and stats["requests"]["auth"] == 2
     assert stats["statuses"].get("401") == 1
     assert len(stored(server)) == 2
 

@@ -155,3 +155,15 @@ def test_password_inside_an_address_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="notify_url must not contain a password") as caught:
         load_config(cwd=tmp_path)
     assert "s3cret" not in str(caught.value)
+
+
+def test_batch_table_keys_without_a_flag_reach_the_batch_settings(tmp_path: Path) -> None:
+    """[batch] notify_timeout / recheck_seconds are accepted, so they must not be ignored."""
+    from importer.batch import BatchSettings
+    from importer.cli import batch_cmd
+
+    _write(tmp_path, "[batch]\nnotify_timeout = 0.5\nrecheck_seconds = 0\nsettle_seconds = 3\n")
+    default_map = config_default_map(load_config(cwd=tmp_path))["batch"]
+    with click.Context(batch, default_map=default_map):
+        extra = batch_cmd._config_only_options(BatchSettings)
+    assert extra == {"notify_timeout": 0.5, "recheck_seconds": 0.0}  # settle_seconds: a flag

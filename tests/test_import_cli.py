@@ -28,7 +28,7 @@ from import_support import (
     write_csv,
 )
 
-from importer.cli.progress import ProgressDisplay
+from importer.cli.progress import ProgressDisplay, describe
 from importer.job import ProgressEvent
 from importer.ledger import state_lock
 from importer.sandbox import SandboxServer
@@ -104,6 +104,9 @@ def test_import_then_rerun_sends_no_post_and_every_row_exists(url: str, tmp_path
     summary = json.loads((latest_report(tmp_path) / "summary.json").read_text())
     assert summary["exit_code"] == 0 and summary["dry_run"] is False
     assert summary["requests"].get("post", 0) == 0
+    # every kind of request is counted, the token request too (a key named "token" used to
+    # be dropped from summary.json as secret-looking)
+    assert summary["requests"]["auth"] == 1 and summary["requests"]["list"] == 2
 
 
 def test_plan_sends_nothing_and_writes_the_plan(url: str, tmp_path: Path) -> None:
@@ -115,6 +118,8 @@ def test_plan_sends_nothing_and_writes_the_plan(url: str, tmp_path: Path) -> Non
     with open(latest_report(tmp_path) / "plan.csv", encoding="utf-8-sig", newline="") as handle:
         actions = [r["action"] for r in csv.DictReader(handle)]
     assert actions == ["exists", "create", "create", "create"]
+    assert "Exit 0: no row needs attention (plan only: nothing was sent)" in done.stdout
+    assert "every valid row is on the server" not in done.stdout  # not true of a plan
     dry = run_import(path, url, tmp_path, "--dry-run")
     assert dry.returncode == 0 and posts(url) == 1
 
@@ -146,6 +151,9 @@ def test_rows_needing_attention_exit_1(url: str, tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert statuses(tmp_path) == ["created", "conflict", "moved", "duplicate_exists",
                                   "course_not_found"]
+    # the per-course table is readable in a log: status names are never cut to "dupl…"
+    header = next(line for line in done.stdout.splitlines() if "Course" in line)
+    assert "duplicate_exists" in header and "course_not_found" in header, done.stdout
     assert posts(url) == 4 + 1  # the seeds + the one row that was free
 
 
@@ -179,6 +187,18 @@ def test_invalid_input_sends_nothing_unless_skip_invalid(url: str, tmp_path: Pat
     assert posts(url) == 3
 
 
+def test_invalid_input_exits_2_even_without_credentials(url: str, tmp_path: Path) -> None:
+    """The file's problems come first: it used to say "no credentials" (exit 3) instead."""
+    path = tmp_path / "in.csv"
+    write_csv(path, rows(2))
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        handle.write("101,Broken order,abc,Immediate,\n")
+    done = run_import(path, url, tmp_path, env=base_env())
+    assert done.returncode == 2, done.stderr
+    assert "no credentials" not in done.stderr
+    assert control(url, "stats")["requests"] == {}
+
+
 def test_unreadable_file_exits_2_with_one_line(url: str, tmp_path: Path) -> None:
     done = run_import(tmp_path / "missing.csv", url, tmp_path)
     assert done.returncode == 2
@@ -196,12 +216,32 @@ def test_no_credentials_exit_3_naming_the_variables(url: str, tmp_path: Path) ->
     assert control(url, "stats")["requests"] == {}
 
 
+def test_wrong_password_exits_3_with_one_line_and_never_shows_it(
+    url: str, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "in.csv", rows(2))
+    secret = "Wr0ng-pass-XYZ"
+    env = base_env(NEXUDUS_USERNAME="creator@example.com", NEXUDUS_PASSWORD=secret)
+    log = tmp_path / "run.log"
+    done = run_import(path, url, tmp_path, "--log-file", str(log), env=env)
+    assert done.returncode == 3
+    assert done.stdout == ""  # no table of untouched `pending` rows
+    errors = [line for line in done.stderr.splitlines()
+              if not line.startswith(("validate:", "plan:"))]  # progress lines
+    assert len(errors) == 1 and errors[0].startswith("sections: "), done.stderr
+    assert "refused the password" in errors[0] and "NEXUDUS_PASSWORD" in errors[0]
+    assert secret not in done.stderr + log.read_text(encoding="utf-8")
+    assert posts(url) == 0
+
+
 def test_viewer_credentials_exit_3(url: str, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "in.csv", rows(3))
     env = base_env(NEXUDUS_USERNAME="viewer@example.com", NEXUDUS_PASSWORD="viewer")
     done = run_import(path, url, tmp_path, "--concurrency", "1", env=env)
     assert done.returncode == 3
     assert control(url, "sections") == []
+    errors = [line for line in done.stderr.splitlines() if line.startswith("sections: ")]
+    assert len(errors) == 1 and "CourseSection-Create" in errors[0], done.stderr
 
 
 def test_held_lock_exits_3_at_once_without_a_request(url: str, tmp_path: Path) -> None:
@@ -314,6 +354,7 @@ def test_progress_lines_when_not_on_a_terminal() -> None:
         display(ProgressEvent("send", 5, 10, {"created": 5}, 30.0, 10.0))
     assert lines == ["send: 3/10 rows, 30.0 writes/min, ETA 14s (created 3)",
                      "send: 5/10 rows, 30.0 writes/min, ETA 10s (created 5)"]
+    assert describe(ProgressEvent("plan", 0, 10)) == "plan: reading the server for 10 row(s)"
     quiet: list[str] = []
     with ProgressDisplay(quiet=True, terminal=False, echo=quiet.append) as silent:
         silent(event)

@@ -181,3 +181,17 @@ def test_type_findings_point_at_the_bad_cell() -> None:
         (Rule.INVALID_UNLOCK_TYPE, 3, "Later"),
     }
     assert typed["CourseId"].isna().tolist() == [False, True]
+
+
+def test_type_messages_quote_long_values_briefly() -> None:
+    """A paragraph pasted into Display order gives a short message; the value stays whole."""
+    from test_schema import make_sheet
+
+    from importer.validate import validate_sheet
+
+    paragraph = "Welcome!\n" + "word " * 2000
+    findings = validate_sheet(make_sheet([{"DisplayOrder": paragraph}])).findings
+    (message,) = findings["message"]
+    assert message.startswith("Display order 'Welcome! word word") and len(message) < 200
+    assert "\n" not in message
+    assert findings.at[0, "value"] == paragraph

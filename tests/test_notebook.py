@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from importer.read import read_sheet
+from importer.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "review_and_import.ipynb"
@@ -86,3 +87,21 @@ def test_dry_run_then_import_then_everything_exists(tmp_path: Path) -> None:
     results = _html(_cell(again, "results"))
     assert results.count("<td>exists</td>") == rows
     assert "<td>created</td>" not in results
+
+
+@pytest.mark.slow
+def test_failed_import_fails_the_papermill_run_after_keeping_the_results(
+    tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduled audit must not exit 0 when the import did not finish: the last cell
+    raises, and the saved notebook still holds the results and the reason."""
+    import papermill
+
+    monkeypatch.setenv("NEXUDUS_USERNAME", "creator@example.com")
+    monkeypatch.setenv("NEXUDUS_PASSWORD", "not-the-password")  # the kernel inherits it
+    with pytest.raises(papermill.PapermillExecutionError, match="exit code 3"):
+        _run(tmp_path, "refused", api_url=sandbox.url, dry_run=False)
+    saved = nbformat.read(tmp_path / "refused.ipynb", as_version=4)
+    assert "Exit code 3" in str(_cell(saved, "import").outputs)
+    assert _cell(saved, "results").outputs  # the results table was kept for the audit
+    assert any(o.get("output_type") == "error" for o in _cell(saved, "outcome").outputs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,31 @@ def test_trailing_spaces_and_nfd_accents_still_match_the_server(tmp_path: Path) 
     assert result.exit_code == 0
     assert result.results["status"].tolist() == ["exists", "exists"]
     assert result.results["section_id"].tolist() == [first, second]
+
+
+def test_plan_reads_the_ledger_to_report_changed_since_import(tmp_path: Path) -> None:
+    """`sections plan` agrees with `sections import` on an edited row (it used to say
+    `conflict`, because the plan never looked at the ledger), and still writes nothing."""
+    path = write_csv(tmp_path / "in.csv", rows(2))
+    with sandbox() as server:
+        assert run_job(settings(path, server.url, tmp_path)).exit_code == 0
+        write_csv(path, [(101, 1, "Section 1"), (101, 2, "Section 2 (renamed)")])
+        ledger_file = tmp_path / "state" / "ledger.sqlite3"
+        with sqlite3.connect(ledger_file) as db:  # fold the WAL in, so bytes compare
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        before = ledger_file.read_bytes()
+        plan = run_job(settings(path, server.url, tmp_path, dry_run=True))
+        assert ledger_file.read_bytes() == before  # the plan only reads the ledger
+        imported = run_job(settings(path, server.url, tmp_path))
+    assert plan.plan is not None
+    assert plan.plan["action"].tolist() == ["exists", "changed_since_import"]
+    assert imported.results["status"].tolist() == ["exists", "changed_since_import"]
+    assert plan.exit_code == imported.exit_code == 1
+
+
+def test_plan_without_a_ledger_creates_no_state(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "in.csv", rows(1))
+    with sandbox() as server:
+        result = run_job(settings(path, server.url, tmp_path, dry_run=True))
+    assert result.plan is not None and result.plan["action"].tolist() == ["create"]
+    assert not (tmp_path / "state").exists()

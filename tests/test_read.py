@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
+import openpyxl
 import pytest
 from fixtures_read import (
     HEADER,
@@ -22,7 +24,7 @@ from fixtures_read import (
 )
 
 from importer.codes import Rule
-from importer.columns import REPORT_COLUMNS, REQUIRED_FIELDS, accepted_headers
+from importer.columns import REPORT_COLUMNS, REQUIRED_FIELDS, accepted_headers, header_key
 from importer.errors import InputError
 from importer.read import Sheet, read_sheet
 from importer.read_xlsx import cell_text
@@ -101,6 +103,15 @@ def test_forced_delimiter_wins(tmp_path: Path) -> None:
     assert read_sheet(path, delimiter="tab").delimiter == "\t"
 
 
+def test_wrong_forced_delimiter_says_which_one_the_header_uses(tmp_path: Path) -> None:
+    """Forcing "," on a semicolon file: the missing-column findings name the fix."""
+    path = write_text(tmp_path, "s.csv", csv_text([HEADER, ROWS[0]], delimiter=";"))
+    missing = [f for f in read_sheet(path, delimiter=",").findings if f.rule == "missing_column"]
+    assert missing and all('use --delimiter ";"' in f.message for f in missing)
+    clean = read_sheet(write_text(tmp_path, "t.csv", csv_text([("Title", "Order"), ("A", "1")])))
+    assert not any("--delimiter" in f.message for f in clean.findings)  # no false hint
+
+
 def test_unusable_forced_delimiter_is_an_input_error(tmp_path: Path) -> None:
     path = write_text(tmp_path, "s.csv", csv_text())
     with pytest.raises(InputError, match="delimiter"):
@@ -156,6 +167,20 @@ def test_header_below_title_rows(tmp_path: Path) -> None:
     assert sheet.header_row == 3
     assert sheet.columns == MAPPED
     assert records(sheet) == [[4, "101", "Welcome", "1", "Immediate"]]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_header_after_more_blank_rows_than_the_scan_window(tmp_path: Path, fmt: str) -> None:
+    """Twelve blank rows, then the header on row 13: found, not a blank row 1 as header."""
+    rows = [("", "", "", "")] * 12 + [HEADER, ("101", "Welcome", "1", "Immediate")]
+    if fmt == "csv":
+        path = write_text(tmp_path, "s.csv", csv_text(rows))
+    else:
+        path = write_xlsx(tmp_path, sheets={"S": [[*r] if any(r) else [] for r in rows]})
+    sheet = read_sheet(path)
+    assert sheet.header_row == 13
+    assert sheet.columns == MAPPED and not sheet.findings
+    assert records(sheet) == [[14, "101", "Welcome", "1", "Immediate"]]
 
 
 def test_headers_are_trimmed_and_blank_empty_columns_dropped(tmp_path: Path) -> None:
@@ -237,7 +262,13 @@ def test_missing_required_columns_name_the_accepted_headers(tmp_path: Path) -> N
     assert set(missing) == set(REQUIRED_FIELDS) - {"Title", "DisplayOrder"}
     for field_name, finding in missing.items():
         assert finding.source_row is None
-        assert all(header in finding.message for header in accepted_headers(field_name))
+        named = re.findall(r'"([^"]+)"', finding.message.split("one of:", 1)[1])
+        # every accepted header is named once, in one spelling ("Title", not also "title")
+        assert {header_key(h) for h in named} == {
+            header_key(h) for h in accepted_headers(field_name)
+        }
+        assert len(named) == len({header_key(h) for h in named})
+        assert named[0] == accepted_headers(field_name)[0]  # the friendly header first
 
 
 def test_report_columns_are_ignored_silently(tmp_path: Path) -> None:
@@ -291,6 +322,25 @@ def test_xlsx_first_sheet_named_sheet_and_unknown_sheet(tmp_path: Path) -> None:
     with pytest.raises(InputError, match='no sheet named "Nope".*"Outline", "Other"') as err:
         read_sheet(path, sheet="Nope")
     assert "\n" not in str(err.value)
+
+
+def test_xlsx_hidden_first_sheet_is_skipped_and_sheet_names_match_loosely(
+    tmp_path: Path,
+) -> None:
+    """The default is the first sheet a person sees; --sheet ignores case and spaces."""
+    path = write_xlsx(
+        tmp_path,
+        sheets={
+            "Lookups": [("Unlock types",), ("Immediate",)],
+            "Outline": [HEADER, (101, "First", 1, "Immediate")],
+        },
+    )
+    book = openpyxl.load_workbook(path)
+    book["Lookups"].sheet_state = "hidden"
+    book.save(path)
+    assert read_sheet(path).sheet_name == "Outline"
+    assert read_sheet(path, sheet="Lookups").sheet_name == "Lookups"  # still readable by name
+    assert read_sheet(path, sheet=" outline ").sheet_name == "Outline"
 
 
 def test_xlsx_cell_values_become_spreadsheet_text(tmp_path: Path) -> None:
@@ -379,6 +429,24 @@ def test_xlsx_formula_with_cached_value_uses_the_value(tmp_path: Path) -> None:
     sheet = read_sheet(path)
     assert sheet.raw.at[0, "Display order"] == "2"
     assert sheet.findings == []
+
+
+def test_xlsx_formula_whose_saved_result_is_an_error_is_a_finding(tmp_path: Path) -> None:
+    """A title saved as #DIV/0! is flagged and blanked, never imported as the title."""
+    path = write_xlsx(tmp_path, sheets={"S": [HEADER, (101, "=1/0", 1, "Immediate")]})
+    # as Excel and LibreOffice save it: an error-typed cell with the error as its value
+    patch_member(
+        path, SHEET1, b'<c r="B2"><f>1/0</f><v />', b'<c r="B2" t="e"><f>1/0</f><v>#DIV/0!</v>'
+    )
+    sheet = read_sheet(path)
+    assert sheet.raw.at[0, "Section title"] == ""
+    (finding,) = sheet.findings
+    assert (finding.rule, finding.source_row, finding.value) == (
+        Rule.FORMULA_WITHOUT_VALUE,
+        2,
+        "=1/0",
+    )
+    assert "gives the error #DIV/0!" in finding.message
 
 
 def test_xlsx_header_findings(tmp_path: Path) -> None:

@@ -424,6 +424,19 @@ def test_report_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert page.count('<tr class="fix">') == 3
 
 
+def test_a_plan_report_says_plan_and_never_claims_rows_are_on_the_server(
+    tmp_path: Path
+) -> None:
+    """A dry run sent nothing: its page is a "Plan report" and exit 0 is not described as
+    "every valid row is on the server" (it used to be, for 45 rows still to create)."""
+    summary = {**SUMMARY, "exit_code": ExitCode.OK, "dry_run": True}
+    folder = run(tmp_path, make_sheet(tmp_path / "outline.csv"), summary=summary)
+    page = (folder / "report.html").read_text()
+    assert "<h1>Plan report: outline.csv</h1>" in page
+    assert "plan only: nothing was sent" in page
+    assert "every valid row is on the server" not in page
+
+
 # --------------------------------------------------------------------------- formula injection
 
 

@@ -145,3 +145,32 @@ def test_plan_of_falls_back_to_results_when_nothing_was_planned() -> None:
     assert counts.loc["invalid", "total"] == 2
     planned = JobResult(ExitCode.OK, None, {}, results, "ok", plan=results.iloc[:0])
     assert review.plan_of(planned) is planned.plan
+
+
+def test_sandbox_ledger_scope_is_stable_per_file_and_unique_when_temporary(
+    tmp_path: Path,
+) -> None:
+    """A kept sandbox file keys the ledger like `--sandbox` does; a temporary one never
+    shares a key with an earlier run (which may have had the same port)."""
+    db = tmp_path / "sandbox.sqlite3"
+    assert review.sandbox_ledger_scope(db) == review.sandbox_ledger_scope(str(db))
+    assert review.sandbox_ledger_scope(db) == f"sandbox:{db.resolve()}"
+    assert review.sandbox_ledger_scope(None) != review.sandbox_ledger_scope(None)
+
+
+def test_timeline_does_not_trust_an_invalid_rows_days(tmp_path: Path) -> None:
+    """Days 5000 (out of range) on an invalid row must not stretch the axis; the row is
+    still drawn, hollow and labelled invalid, where the previous section opens."""
+    path = tmp_path / "sections.csv"
+    path.write_text(
+        "Course ID,Section title,Display order,Unlock type,Unlock after days\n"
+        "101,Welcome,1,Immediate,\n101,Check-in,2,Timed,14\n101,Far away,3,Timed,5000\n",
+        encoding="utf-8",
+    )
+    fig = review.unlock_timeline(validate_file(path))
+    ax = fig.axes[0]
+    assert ax.get_xlim()[1] < 100
+    hollow = [line for line in ax.lines if line.get_markerfacecolor() == "white"]
+    assert [tuple(line.get_xdata()) for line in hollow] == [(14.0,)]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[-1].endswith("(invalid)") and "Far away" in labels[-1]

@@ -124,3 +124,18 @@ def test_port_in_use_is_one_line_error(running: tuple[subprocess.Popen[str], str
     assert result.stderr.strip().splitlines() == [
         f"sections: cannot listen on 127.0.0.1:{port}: Address already in use"
     ]
+
+
+def test_db_that_is_not_a_database_is_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.db"
+    bad.write_text("this is not SQLite\n" * 100)
+    result = subprocess.run(
+        [sys.executable, "-m", "importer", "sandbox", "--port", "0", "--db", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == ExitCode.CONFIG
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sandbox database" in lines[0] and str(bad) in lines[0], lines

@@ -288,3 +288,50 @@ def test_after_the_budget_is_spent_rows_already_sent_are_still_reconciled(
     assert result.exit_code == ExitCode.RESUMABLE
     assert result.summary["stop_reason"] == StopReason.BUDGET
     assert result.results["status"].tolist() == ["created"] * 3 + ["pending"] * 2
+
+
+def test_progress_write_rate_never_reads_above_the_pacing_limit(tmp_path: Path) -> None:
+    """N answers span N-1 pacing intervals: the shown rate used to be N/elapsed, so a run
+    paced at exactly 600/min showed up to 1200/min (and 64/min in `make demo`)."""
+    path = write_csv(tmp_path / "in.csv", rows(12))
+    rates: list[float] = []
+
+    def record(event: ProgressEvent) -> None:
+        if event.phase == "send" and event.write_rate > 0:
+            rates.append(event.write_rate)
+
+    with sandbox() as server:
+        result = run_job(settings(path, server.url, tmp_path, writes_per_minute=600.0,
+                                  requests_per_minute=120000.0, concurrency=2),
+                         progress=record)
+    assert result.exit_code == ExitCode.OK
+    assert rates, "no write rate was reported"
+    # answers jitter around their paced slots (more so on a loaded machine), so allow some
+    # noise; the old estimate read 2x the limit right after the second answer
+    assert max(rates) <= 600.0 * 1.25, rates
+
+
+def test_the_grace_runs_from_the_unknown_answer_not_from_the_intent(tmp_path: Path) -> None:
+    """Checklist 12 (R3): the intent is committed, then the POST may wait long for a pacing
+    slot or a Retry-After before it leaves. The grace used to be measured from the intent,
+    so an unknown answer after such a wait was judged "absent" at once and posted again with
+    no grace for a slow commit. Here the intent looks 1000 s old when the POST times out."""
+    payload = {"CourseId": 101, "Title": "Section 1", "DisplayOrder": 1, "UnlockType": 1,
+               "UnlockAfterDays": 0}
+    item = SendItem(2, (101, 1), payload, payload_hash(payload))
+    grace = 2.0
+    with sandbox() as server, \
+            NexudusClient(server.url, CREATOR, timeout=httpx.Timeout(0.25)) as client, \
+            Ledger(tmp_path / "ledger.sqlite3", clock=lambda: time.time() - 1000) as ledger:
+        client.list_sections(101)  # the token first, while answers are quick
+        configure(server.url, latency_ms=700)  # the first POST times out, nothing stored
+        threading.Timer(0.45, lambda: configure(server.url, latency_ms=0)).start()
+        sender = Sender(client=client, ledger=ledger, ledger_scope=server.url,
+                        source_file="x.csv", policy=RetryPolicy(sleep=lambda s: None),
+                        settings=SendSettings(reconcile_grace=grace), take_write=lambda: True)
+        started = time.monotonic()
+        result = sender.run([item])
+        elapsed = time.monotonic() - started
+        assert posts(server.url) == 2
+    assert result.outcomes[2].status == RowStatus.CREATED
+    assert elapsed >= 0.25 + grace * 0.95, elapsed  # waited the grace after the timeout

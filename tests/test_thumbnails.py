@@ -142,6 +142,14 @@ def test_connection_refused_is_unreachable(checker) -> None:
     )
 
 
+def test_unreachable_reason_is_words_not_an_exception_name(checker) -> None:
+    """People read "no connection to that server", never "ConnectError"."""
+    result = checker.check_all([f"http://127.0.0.1:{closed_port()}/a.png"])
+    (problem,) = result.values()
+    assert problem is not None and "no connection to that server" in problem.detail
+    assert "Error" not in problem.detail
+
+
 def test_each_distinct_url_is_checked_once(server: str, checker) -> None:
     SEEN.clear()
     checker.check_all([f"{server}/img.png"] * 5)

@@ -208,3 +208,45 @@ def test_reader_cell_findings_are_not_repeated_by_the_schema() -> None:
         (Rule.REQUIRED, 4),
     }
     assert result.invalid_rows == {3, 4}
+
+
+def test_messages_name_the_header_as_the_person_typed_it() -> None:
+    """A sheet headed "Position" / "Days" / "Image URL" gets messages about those columns."""
+    typed = {
+        "CourseId": "course_id",
+        "Title": "Title",
+        "DisplayOrder": "Position",
+        "UnlockType": "Unlock",
+        "UnlockAfterDays": "Days",
+        "NewImageUrl": "Image URL",
+        "ClearImageFile": "Remove image",
+    }
+    sheet = make_sheet(
+        [
+            {"DisplayOrder": "x"},
+            {"UnlockType": "Timed", "DisplayOrder": "5"},
+            {
+                "DisplayOrder": "5",
+                "NewImageUrl": "https://img.example.com/a.png",
+                "ClearImageFile": "yes",
+            },
+            {"UnlockType": "Sequential", "UnlockAfterDays": "3", "DisplayOrder": "9"},
+        ],
+        fields=tuple(typed),
+    )
+    sheet.raw = sheet.raw.rename(columns={BY_FIELD[f].header: h for f, h in typed.items()})
+    sheet.columns = typed
+    findings = validate_sheet(sheet).findings
+    messages = dict(zip(findings["rule"], findings["message"], strict=True))
+    assert messages["not_an_integer"].startswith("Position 'x' on row 2")
+    assert "but Days is blank" in messages["timed_needs_days"]
+    assert messages["display_order_duplicate"].startswith("Position 5 is used twice")
+    assert "has an address in Image URL and Yes in Remove image" in messages["thumbnail_conflict"]
+    assert messages["days_ignored"].startswith("Days 3 on row 5")
+
+
+def test_timed_without_a_days_column_says_the_column_is_missing() -> None:
+    sheet = make_sheet([{"UnlockType": "Timed"}], fields=REQUIRED_FIELDS)
+    result = validate_sheet(sheet)
+    assert found(result) == {("timed_needs_days", 2)}
+    assert "has no Unlock after days column" in result.findings.at[0, "message"]

@@ -20,11 +20,12 @@ from importer.local_sandbox import SANDBOX_DB_NAME
 _DEFAULTS = JobSettings(input=Path())
 
 
-def _config_only_options() -> dict[str, Any]:
-    """sections.toml job options that have no batch flag (e.g. breaker) still apply."""
+def _config_only_options(settings: type = JobSettings) -> dict[str, Any]:
+    """sections.toml options that have no batch flag still apply: job options (e.g. breaker)
+    and, with `settings=BatchSettings`, [batch] ones (notify_timeout, recheck_seconds)."""
     ctx = click.get_current_context()
     flags = {param.name for param in ctx.command.params}
-    fields = {f.name for f in dataclasses.fields(JobSettings)}
+    fields = {f.name for f in dataclasses.fields(settings)} - {"job", "sandbox", "sandbox_db"}
     return {k: v for k, v in (ctx.default_map or {}).items() if k in fields and k not in flags}
 
 
@@ -37,8 +38,13 @@ def _setup_logging(*, quiet: bool, log_file: Path | None) -> None:
     console.setLevel(logging.ERROR if quiet else logging.WARNING)
     handlers: list[logging.Handler] = [console]
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        detailed = logging.FileHandler(log_file, encoding="utf-8")
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            detailed = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as error:
+            raise click.ClickException(
+                f"cannot write the log file {log_file}: {error.strerror or error}"
+            ) from None
         detailed.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
         )
@@ -180,6 +186,7 @@ def batch(
     )
     state = state_dir or inbox / DEFAULT_STATE_DIRNAME
     settings = BatchSettings(
+        **_config_only_options(BatchSettings),
         inbox=inbox,
         job=job,
         settle_seconds=settle_seconds,
@@ -194,7 +201,7 @@ def batch(
     result = run_batch(settings, on_file=None if quiet else _echo_file, cancel=cancel)
     if not result.files and not quiet:
         click.echo("inbox empty: nothing to import")
-    if result.notify_error:
+    if result.notify_error and quiet:  # otherwise the warning was already logged to stderr
         click.echo(f"warning: {result.notify_error}", err=True)
     click.echo(f"summary: {result.summary_path}")
     sys.exit(int(result.exit_code))

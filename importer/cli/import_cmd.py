@@ -23,8 +23,8 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from importer.cli.progress import ProgressDisplay
-from importer.client import Credentials, install_redaction
-from importer.codes import EXIT_CODE_MEANINGS, RowStatus
+from importer.client import install_redaction
+from importer.codes import ExitCode, RowStatus, exit_meaning
 from importer.job import DEFAULT_API_URL, JobResult, JobSettings, run_job
 from importer.local_sandbox import SANDBOX_DB_NAME, SANDBOX_USER, running_sandbox
 
@@ -142,11 +142,13 @@ def _run(*, file: Path, api_url: str, sandbox: bool, dry_run: bool, quiet: bool,
     with contextlib.ExitStack() as stack:
         if sandbox:
             settings = _with_sandbox(settings, stack, quiet=quiet)
-        else:
-            settings.credentials = Credentials.from_env()  # AuthError -> exit 3, one line
+        # else: run_job reads NEXUDUS_* after validating, so an invalid file is reported
+        # (exit 2) even without credentials; missing ones are AuthError -> exit 3, one line
         cancel = threading.Event()
         with _sigint_sets(cancel), display:
             result = run_job(settings, progress=display, cancel=cancel)
+        logging.getLogger(__name__).info("%s; report: %s; exit %d", result.message,
+                                         result.report_dir, int(result.exit_code))
         _print_summary(result)
     sys.exit(int(result.exit_code))
 
@@ -230,7 +232,13 @@ def course_table(results: pd.DataFrame) -> Table:
 
 
 def _print_summary(result: JobResult) -> None:
+    if result.exit_code == ExitCode.CONFIG and _nothing_done(result.results):
+        # Credentials, permissions, URL: one line, like every other "cannot start" error.
+        click.echo(f"sections: {result.message}", err=True)
+        return
     console = Console(soft_wrap=True)
+    if not console.is_terminal:  # a log or a pipe: never squeeze status names into "dupl…"
+        console = Console(soft_wrap=True, width=200)
     if len(result.results):
         console.print(course_table(result.results))
         counts = result.results["status"].value_counts()
@@ -238,5 +246,11 @@ def _print_summary(result: JobResult) -> None:
     console.print(result.message, markup=False, highlight=False)
     if result.report_dir is not None:
         console.print(f"Report: {result.report_dir}", markup=False, highlight=False)
-    console.print(f"Exit {int(result.exit_code)}: {EXIT_CODE_MEANINGS[result.exit_code]}",
-                  markup=False, highlight=False)
+    meaning = exit_meaning(result.exit_code, dry_run=bool(result.summary.get("dry_run")))
+    console.print(f"Exit {int(result.exit_code)}: {meaning}", markup=False, highlight=False)
+
+
+def _nothing_done(results: pd.DataFrame) -> bool:
+    """True when no row reached the server or a decision (all pending or invalid)."""
+    idle = {RowStatus.PENDING.value, RowStatus.INVALID.value}
+    return bool(results["status"].isin(idle).all())

@@ -34,6 +34,10 @@ def format_eta(seconds: float | None) -> str:
 
 def describe(event: ProgressEvent) -> str:
     """One line: phase, rows done of total, write rate, ETA and counts by status."""
+    if event.phase == "validate":  # before any request: rate and ETA mean nothing yet
+        return f"validate: {event.total} valid row(s) to plan"
+    if event.phase == "plan":
+        return f"plan: reading the server for {event.total} row(s)"
     counts = ", ".join(f"{status} {n}" for status, n in sorted(event.counts.items()) if n)
     return (f"{event.phase}: {event.done}/{event.total} rows, "
             f"{event.write_rate:.1f} writes/min, ETA {format_eta(event.eta_seconds)}"

@@ -35,7 +35,12 @@ def summary_line(result: ValidationResult) -> str:
 
 @click.command(name="validate")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=True))
-@click.option("--sheet", "sheet_name", default=None, help="XLSX sheet to read (default: first).")
+@click.option(
+    "--sheet",
+    "sheet_name",
+    default=None,
+    help="XLSX sheet to read (default: the first visible sheet).",
+)
 @click.option("--delimiter", default=None, help="CSV delimiter (default: detected).")
 @click.option(
     "--format",

@@ -228,6 +228,15 @@ def _filters(params: dict[str, str]) -> list[Callable[[dict[str, Any]], bool]]:
     return tests
 
 
+def _batch_read(raw: str, fetch: Callable[[int], dict[str, Any] | None]) -> Response:
+    """`?id=[1,2,3]`: the records that exist, as a bare JSON array (unknown ids left out)."""
+    wanted = [p.strip() for p in raw.strip("[]").split(",") if p.strip()]
+    if not all(p.lstrip("-").isdigit() for p in wanted):
+        return _json({"Message": "id: expected a list of whole numbers"}, 400)
+    found = (fetch(int(p)) for p in wanted)
+    return _json([record for record in found if record is not None])
+
+
 # --- courses ---------------------------------------------------------------------------------
 async def course_get(request: Request, state: SandboxState) -> Response:
     state.require(request, "Course-Read")
@@ -239,6 +248,10 @@ async def course_get(request: Request, state: SandboxState) -> Response:
 
 
 async def course_list(request: Request, state: SandboxState) -> Response:
+    params = _params(request)
+    if "id" in params:  # batch read: /courses/?id=[101,103] answers a bare array
+        state.require(request, "Course-Read")
+        return _batch_read(params["id"], state.store.course)
     state.require(request, "Course-List")
     courses = state.store.courses()
     fields = tuple(courses[0]) if courses else ("Id",)
@@ -253,11 +266,7 @@ async def section_list(request: Request, state: SandboxState) -> Response:
     params = _params(request)
     if "id" in params:  # batch read: ?id=[1,2,3] answers a bare array
         state.require(request, "CourseSection-Read")
-        wanted = [p.strip() for p in params["id"].strip("[]").split(",") if p.strip()]
-        if not all(p.lstrip("-").isdigit() for p in wanted):
-            return _json({"Message": "id: expected a list of whole numbers"}, 400)
-        found = (state.store.section(int(p)) for p in wanted)
-        return _json([s for s in found if s is not None])
+        return _batch_read(params["id"], state.store.section)
     state.require(request, "CourseSection-List")
     try:
         tests = _filters(params)
@@ -391,6 +400,7 @@ def build_app(config: SandboxConfig, store: Store) -> Starlette:
     routes = [
         Route("/api/token", _api("/api/token", token, content=False), methods=["POST"]),
         Route(COURSES, _api(COURSES, course_list), methods=["GET"]),
+        Route(COURSES + "/", _api(COURSES, course_list), methods=["GET"]),  # batch-read spelling
         Route(COURSES + "/{id}", _api(COURSES + "/{id}", course_get), methods=["GET"]),
     ]
     for path in (SECTIONS, SECTIONS + "/"):  # the docs use both spellings

@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import tempfile
 import threading
 import time
@@ -37,8 +38,12 @@ def _open_store(config: SandboxConfig) -> tuple[Store, Path | None]:
     """The store, plus the temporary file to delete on stop (None if the user chose one)."""
     if config.db_path is not None:
         path = Path(config.db_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return Store(path), None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return Store(path), None
+        except (OSError, sqlite3.Error) as error:
+            # A folder, an unwritable place or some other file: one line, not a traceback.
+            raise ValueError(f"cannot use {path} as the sandbox database: {error}") from None
     handle, name = tempfile.mkstemp(prefix="nexudus-sandbox-", suffix=".sqlite3")
     os.close(handle)
     return Store(Path(name)), Path(name)
