@@ -22,6 +22,7 @@ import pandas as pd
 from importer.codes import Rule, severity_of
 from importer.columns import BY_FIELD, FIELDS, TIMED, UNLOCK_TYPES
 from importer.findings import FINDING_COLUMNS, findings_frame
+from importer.safe_io import NEUTRALISED_PREFIX
 
 #: A whole number as people (and Excel exports) write it: "7", "+7", "-7", "7.0", "7.".
 _INTEGER = re.compile(r"[+-]?[0-9]+(?:\.0*)?")
@@ -129,8 +130,12 @@ def _by_distinct(
 
 
 def normalise_text(series: pd.Series) -> Normalised:
-    """Trim every cell; blank cells become NA. Text never fails to parse."""
-    text = _text_series(series).str.strip()
+    """Trim every cell; blank cells become NA. Text never fails to parse.
+
+    The "'" our reports put before formula-looking text ("'=x") is removed, so a fixed
+    errors.csv imports the original text.
+    """
+    text = _text_series(series).str.strip().str.replace(NEUTRALISED_PREFIX, "", regex=True)
     values = text.where(text != "").astype("str")
     return Normalised(values, pd.Series(False, index=series.index))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,9 @@ import pandas as pd
 
 #: First characters that make Excel/LibreOffice treat a cell as a formula (or strip to one).
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r", "\x00")
+#: What `neutralise` added, as a regex: a "'" in front of a formula prefix. The reader removes
+#: it again, so a fixed errors.csv or results.xlsx imports the person's text unchanged.
+NEUTRALISED_PREFIX = "^'(?=[" + "".join(re.escape(p) for p in FORMULA_PREFIXES) + "])"
 
 _FALLBACK_MODE = 0o644
 
