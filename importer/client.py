@@ -283,15 +283,7 @@ class NexudusClient:
     # -- requests
 
     def _get_json(self, path: str, kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
-        response = self._send("GET", path, kind, params=params)
-        body = self._json(response)
-        if not isinstance(body, dict):
-            raise AmbiguousError(
-                f"HTTP {response.status_code} body is not a JSON object",
-                status=response.status_code,
-                cause="unreadable 2xx body",
-            )
-        return body
+        return self._json(self._send("GET", path, kind, params=params))
 
     def _send(self, method: str, path: str, kind: str, **kwargs: Any) -> httpx.Response:
         """One request with auth, pacing and classification; on a 401 refresh once and repeat."""
@@ -394,25 +386,27 @@ class NexudusClient:
             message = f"HTTP {response.status_code} without details"
         return RejectedError(message, status=response.status_code, errors=tuple(errors))
 
-    def _json(self, response: httpx.Response) -> Any:
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        """The body as a JSON object; anything else is an unknown outcome (2xx unreadable)."""
         try:
-            return response.json()
+            body = response.json()
         except (ValueError, httpx.HTTPError) as exc:
             raise AmbiguousError(
                 f"HTTP {response.status_code} with an unreadable body",
                 status=response.status_code,
                 cause="unreadable 2xx body",
             ) from exc
-
-    def _body(self, response: httpx.Response) -> dict[str, Any]:
-        """A mutation's envelope; WasSuccessful false (even on HTTP 200) is a rejection."""
-        body = self._json(response)
         if not isinstance(body, dict):
             raise AmbiguousError(
                 f"HTTP {response.status_code} body is not a JSON object",
                 status=response.status_code,
                 cause="unreadable 2xx body",
             )
+        return body
+
+    def _body(self, response: httpx.Response) -> dict[str, Any]:
+        """A mutation's envelope; WasSuccessful false (even on HTTP 200) is a rejection."""
+        body = self._json(response)
         if body.get("WasSuccessful") is not True:
             raise self._rejected(response)
         return body
