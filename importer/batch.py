@@ -30,7 +30,7 @@ import filelock
 import httpx
 
 from importer.codes import EXIT_CODE_MEANINGS, ExitCode
-from importer.credentials import Credentials
+from importer.credentials import Credentials, safe_url
 from importer.errors import ConfigError, ImporterError, LockedError
 from importer.job import (
     DEFAULT_REPORT_DIRNAME,
@@ -416,7 +416,7 @@ def run_batch(
                 .replace("+00:00", "Z"),
                 "exit_code": int(code),
                 "exit_meaning": EXIT_CODE_MEANINGS[code],
-                "api_url": job_template.api_url,
+                "api_url": safe_url(job_template.api_url),  # also sent to the webhook
                 "max_writes": run.budget.limit,
                 "writes_used": run.budget.used,
                 "files": [dataclasses.asdict(f) for f in run.files],

@@ -25,7 +25,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from importer import __version__
-from importer.credentials import Credentials, RedactingFilter, install_redaction, redact
+from importer.credentials import (
+    Credentials,
+    RedactingFilter,
+    install_redaction,
+    redact,
+    safe_url,
+)
 from importer.errors import (
     AmbiguousError,
     AuthError,
@@ -166,9 +172,16 @@ class NexudusClient:
         client_id: str | None = None,
         verify: ssl.SSLContext | str | bool = True,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"API base URL must look like https://host, got {base_url!r}")
+        try:
+            parts = urlsplit(base_url)
+            valid = parts.scheme in ("http", "https") and bool(parts.netloc)
+            _ = parts.port  # raises ValueError for a bad port or an unclosed "[" (IPv6)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConfigError(
+                f"API base URL must look like https://host, got {safe_url(base_url)!r}"
+            )
         if verify is False:
             raise ConfigError("TLS verification cannot be turned off; pass a CA bundle instead")
         self.base_url = base_url.rstrip("/")

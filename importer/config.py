@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from importer.credentials import SECRET_NAME
 from importer.errors import ConfigError
 
 CONFIG_FILENAME = "sections.toml"
 BATCH_TABLE = "batch"
-
-#: Substrings (case-insensitive) that mark a key as a secret.
-SECRET_MARKERS: tuple[str, ...] = ("password", "token", "secret", "api_key", "credentials")
 
 #: JobSettings fields that are per file or per call, never defaults from a file.
 _NOT_FROM_FILE = frozenset(
@@ -65,14 +63,9 @@ def _batch_fields() -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(BatchSettings) if f.name not in skip}
 
 
-def _secret_marker(key: str) -> str | None:
-    lowered = key.casefold()
-    return next((m for m in SECRET_MARKERS if m in lowered), None)
-
-
 def _refuse_secrets(table: dict[str, Any], filename: str) -> None:
     for key, value in table.items():
-        if _secret_marker(key):
+        if SECRET_NAME.search(key):  # the one list of secret-looking names
             raise ConfigError(
                 f"{filename} must not contain {key!r}: credentials come only from environment "
                 "variables NEXUDUS_TOKEN or NEXUDUS_USERNAME/NEXUDUS_PASSWORD"

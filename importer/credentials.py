@@ -2,7 +2,9 @@
 
 `Credentials` hides its secrets from repr; `install_redaction` adds a logging filter that
 masks "Bearer ...", "access_token=...", "password=..." and the like, as a second line of
-defence behind never logging them at all (docs/reliability.md section 7).
+defence behind never logging them at all (docs/reliability.md section 7). `SECRET_NAME`
+(secret-looking key names) and `safe_url` (no user:password@ or query) keep secrets out of
+sections.toml, summary.json and the batch summary.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 from importer.errors import AuthError
 
@@ -76,6 +79,33 @@ class Credentials:
         if self.token:
             return "bearer token from NEXUDUS_TOKEN"
         return "no credentials"
+
+
+# -- secrets in names and addresses ----------------------------------------------------
+
+#: Names (config keys, summary.json keys) that mark a value as a secret: refused in
+#: sections.toml, dropped from reports.
+SECRET_NAME = re.compile(
+    r"token|passw|secret|credential|api[_-]?key|authori[sz]|totp|bearer|cookie", re.IGNORECASE
+)
+
+
+def safe_url(text: str) -> str:
+    """Drop user:password@ and the query string from http(s) URLs (they can carry secrets)."""
+    if not text.startswith(("http://", "https://")):
+        return text
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return text
+    if "@" not in parts.netloc and not parts.query:
+        return text
+    netloc = f"[{host}]" if ":" in host else host
+    if port:
+        netloc += f":{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 # -- logging redaction ------------------------------------------------------------------

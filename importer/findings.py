@@ -22,6 +22,10 @@ FINDING_COLUMNS: tuple[str, ...] = (
     "message",  # one sentence: what is wrong and how to fix it
 )
 
+#: The same columns as tools see them (`validate --format json` keys, `--format csv` header):
+#: there `source_row` is called `row`.
+PUBLIC_FINDING_KEYS: tuple[str, ...] = ("row", *FINDING_COLUMNS[1:])
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -54,7 +58,7 @@ def findings_frame(findings: Iterable[Finding] | pd.DataFrame = ()) -> pd.DataFr
     else:
         frame = pd.DataFrame([f.as_row() for f in findings], columns=list(FINDING_COLUMNS))
     frame["source_row"] = frame["source_row"].astype("Int64")
-    order = frame["severity"].map({"error": 0, "warning": 1})
+    order = frame["severity"].map({str(Severity.ERROR): 0, str(Severity.WARNING): 1})
     frame = (
         frame.assign(_sev=order)
         .sort_values(["source_row", "_sev", "rule"], na_position="first", kind="stable")

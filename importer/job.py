@@ -20,7 +20,7 @@ import httpx
 import pandas as pd
 
 from importer import __version__
-from importer.client import Credentials, NexudusClient
+from importer.client import DEFAULT_TIMEOUT, Credentials, NexudusClient
 from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, RowStatus
 from importer.errors import AuthError, ConfigError, ImporterError, ThrottledError, TlsError
 from importer.ledger import (
@@ -178,7 +178,6 @@ class _Progress:
         self.clock = clock
         self.sent = 0
         self.to_send = 0
-        self.send_started: float | None = None
         self.first_sent_at: float | None = None  # clock of the first answered POST
         self._lock = threading.Lock()
 
@@ -282,9 +281,9 @@ def run_job(
 ) -> JobResult:
     """Validate, plan and (unless dry_run) import one file; write the report; never print.
 
-    Raises ImporterError subclasses only for "cannot continue before anything was sent"
-    problems (unreadable input: InputError; lock held: LockedError; no credentials:
-    AuthError); everything else comes back as a JobResult with a report.
+    Raises ImporterError subclasses only for "cannot continue" problems (unreadable input:
+    InputError; lock held: LockedError; no credentials: AuthError; state or report folder
+    unusable: ConfigError); everything else comes back as a JobResult with a report.
     """
     started_at = _utc_now()
     path = Path(settings.input)
@@ -348,7 +347,8 @@ class _Run:
                       requests_per_minute=s.requests_per_minute, min_interval=s.min_interval)
         policy = RetryPolicy(max_retry_after=s.max_retry_after,
                              sleep=s.sleep if s.sleep is not None else pacer.sleep)
-        timeout = httpx.Timeout(connect=10.0, read=s.read_timeout, write=30.0, pool=10.0)
+        timeout = httpx.Timeout(connect=DEFAULT_TIMEOUT.connect, read=s.read_timeout,
+                                write=DEFAULT_TIMEOUT.write, pool=DEFAULT_TIMEOUT.pool)
         finished = threading.Event()
         if cancel is not None:
             threading.Thread(target=_watch_cancel, args=(cancel, finished, pacer),
@@ -419,7 +419,6 @@ class _Run:
             if item.sent_at is not None and listed_at - item.sent_at >= s.reconcile_grace:
                 item.sent_at = listed_at - s.reconcile_grace  # due now, posts without relisting
         self.tracker.to_send = len(items)
-        self.tracker.send_started = time.monotonic()
         self.tracker.emit("send")
 
         def on_outcome(outcome: RowOutcome) -> None:

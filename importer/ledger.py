@@ -28,7 +28,7 @@ from pathlib import Path
 import filelock
 
 from importer.codes import RowStatus
-from importer.errors import LockedError
+from importer.errors import ConfigError, LockedError
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,12 @@ class Ledger:
 
     @classmethod
     def open(cls, state_dir: Path, **kwargs: object) -> Ledger:
-        return cls(Path(state_dir) / LEDGER_FILENAME, **kwargs)  # type: ignore[arg-type]
+        """The ledger of a state folder; ConfigError (one line) when it cannot be opened."""
+        path = Path(state_dir) / LEDGER_FILENAME
+        try:
+            return cls(path, **kwargs)  # type: ignore[arg-type]
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the ledger {path}: {exc}") from None
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -334,12 +339,16 @@ def state_lock(state_dir: Path) -> Iterator[filelock.BaseFileLock]:
     a kill -9 never leaves a stale lock.
     """
     state_dir = Path(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(str(state_dir / LOCK_FILENAME), timeout=0)
     try:
+        state_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except filelock.Timeout:
         raise LockedError(f"another import is running on {state_dir}") from None
+    except OSError as exc:  # not a folder, no permission, read-only disk: one line, exit 3
+        raise ConfigError(
+            f"cannot use the state folder {state_dir}: {exc.strerror or exc}"
+        ) from None
     try:
         yield lock
     finally:

@@ -19,7 +19,6 @@ shows as sent but unanswered is `exists` if the server has it, and otherwise `cr
 
 from __future__ import annotations
 
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import pandas as pd
 
 from importer.codes import RowStatus
 from importer.ledger import Key, LedgerRecord, LedgerStatus, payload_hash
+from importer.schema import title_key
 
 PLAN_COLUMNS: tuple[str, ...] = (
     "source_row",
@@ -47,8 +47,9 @@ LIST_PAGE_SIZE = 500
 
 
 def normalize_title(title: object) -> str:
-    """How two titles are compared: trimmed, Unicode NFC, case-folded."""
-    return unicodedata.normalize("NFC", str(title or "").strip()).casefold()
+    """How two titles are compared: trimmed, then schema.title_key (the one rule, shared
+    with validation's duplicate_title check)."""
+    return title_key(str(title or "").strip())
 
 
 class PlannedRow(Protocol):
@@ -271,10 +272,3 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     for column in ("title", "action", "server_title", "reason"):
         frame[column] = frame[column].astype("string")
     return frame
-
-
-def count_actions(plans: Iterable[RowPlan]) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for plan in plans:
-        counts[plan.action.value] += 1
-    return dict(counts)

@@ -28,19 +28,20 @@ from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import openpyxl
 import pandas as pd
-from openpyxl.cell.cell import MergedCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils.exceptions import InvalidFileException
 
-from importer.codes import NEEDS_FIX_STATUSES, RowStatus
+from importer.codes import NEEDS_FIX_STATUSES, RowStatus, Severity
 from importer.columns import REPORT_COLUMNS, header_key
+from importer.credentials import SECRET_NAME, safe_url
 from importer.errors import ConfigError
 from importer.read import Sheet
+from importer.read_csv import DELIMITERS
 from importer.report_html import render_html
 from importer.safe_io import atomic_path, atomic_write_text, neutralise, neutralise_frame
 
@@ -51,15 +52,11 @@ PLAN_CSV = "plan.csv"
 REPORT_HTML = "report.html"
 SUMMARY_JSON = "summary.json"
 
-#: Columns of the results frame that results.csv adds after the person's columns.
-RESULT_COLUMNS: tuple[str, ...] = ("status", "section_id", "http_status", "attempts", "errors")
+#: Columns of the results frame (send.RESULT_COLUMNS) that results.csv adds after the
+#: person's columns: what happened, not which row it was.
+OUTCOME_COLUMNS: tuple[str, ...] = ("status", "section_id", "http_status", "attempts", "errors")
 
 ERROR_HEADER, STATUS_HEADER, SECTION_ID_HEADER = REPORT_COLUMNS  # ("Error", "Status", ...)
-
-#: Keys never written to summary.json, whatever the engine passes (credentials by name).
-SECRET_KEY = re.compile(
-    r"token|passw|secret|credential|api[_-]?key|authori[sz]|totp|bearer|cookie", re.IGNORECASE
-)
 
 #: Message for a row that needs fixing when neither the API nor validation gave one.
 DEFAULT_MESSAGES: dict[RowStatus, str] = {
@@ -77,7 +74,6 @@ DEFAULT_MESSAGES: dict[RowStatus, str] = {
 }
 
 _NEEDS_FIX = frozenset(str(s) for s in NEEDS_FIX_STATUSES)
-_CSV_DELIMITERS = (",", ";", "\t", "|")
 _FAIL_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
 
 
@@ -177,7 +173,7 @@ def _row_errors(report: RunReport, results: pd.DataFrame) -> pd.Series:
     by_row: dict[int, str] = {}
     header = ""
     if findings is not None and len(findings):
-        bad = findings[findings["severity"] == "error"]
+        bad = findings[findings["severity"] == Severity.ERROR]
         on_rows = bad[bad["source_row"].notna()]
         for row, group in on_rows.groupby("source_row", sort=False):
             by_row[int(row)] = "; ".join(dict.fromkeys(group["message"].astype(str)))
@@ -208,20 +204,20 @@ def _write_all(report: RunReport, folder: Path, moment: datetime) -> None:
     raw, results = _aligned(report)
     errors = _row_errors(report, results)
     results = results.assign(errors=errors)
-    for column in RESULT_COLUMNS:
+    for column in OUTCOME_COLUMNS:
         if column not in results:
             results[column] = pd.NA
     needs_fix = results["status"].astype(str).isin(_NEEDS_FIX)
     files: list[str] = []
 
-    table = pd.concat([raw, results[list(RESULT_COLUMNS)]], axis=1)
+    table = pd.concat([raw, results[list(OUTCOME_COLUMNS)]], axis=1)
     table.insert(0, "source_row", raw.index.to_numpy())
     _write_csv(folder / RESULTS_CSV, table)
     files.append(RESULTS_CSV)
 
     keep = [c for c in raw.columns if header_key(c) not in {header_key(r) for r in REPORT_COLUMNS}]
     fix = raw.loc[needs_fix.to_numpy(), keep].assign(**{ERROR_HEADER: errors[needs_fix]})
-    delimiter = sheet.delimiter if sheet.delimiter in _CSV_DELIMITERS else ","
+    delimiter = sheet.delimiter if sheet.delimiter in DELIMITERS else ","
     _write_csv(folder / ERRORS_CSV, fix, delimiter=delimiter)
     files.append(ERRORS_CSV)
 
@@ -259,10 +255,10 @@ def _write_xlsx(
         book = openpyxl.Workbook()
         ws = book.active
         ws.title = (sheet.sheet_name or "Sheet1")[:31]
-        ws.append([neutralise(c) for c in raw.columns])
+        ws.append([_xlsx_text(c) for c in raw.columns])
         rows = {}
         for offset, (row, values) in enumerate(raw.iterrows(), start=2):
-            ws.append([neutralise(v) for v in values])
+            ws.append([_xlsx_text(v) for v in values])
             rows[row] = offset
         header_row = 1
     else:
@@ -331,8 +327,14 @@ def _put(ws: Any, row: int, col: int, value: object) -> Any:
     cell = ws.cell(row, col)
     if isinstance(cell, MergedCell):
         return None
-    cell.value = value
+    cell.value = ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
     return cell
+
+
+def _xlsx_text(value: object) -> str:
+    """Neutralised text without the control characters a workbook cannot hold (openpyxl
+    raises IllegalCharacterError on them, e.g. in an API error message)."""
+    return ILLEGAL_CHARACTERS_RE.sub("", neutralise(value))
 
 
 def _load_copy(sheet: Sheet) -> openpyxl.Workbook | None:
@@ -382,8 +384,8 @@ def _summary(
     findings = report.findings
     if findings is not None and "severity" in findings:
         summary.setdefault("findings", {
-            "errors": int((findings["severity"] == "error").sum()),
-            "warnings": int((findings["severity"] == "warning").sum()),
+            "errors": int((findings["severity"] == Severity.ERROR).sum()),
+            "warnings": int((findings["severity"] == Severity.WARNING).sum()),
         })
     frame = results.reset_index()
     summary.update(count_summary(frame))
@@ -394,7 +396,7 @@ def _summary(
 def _jsonable(value: Any) -> Any:
     """Plain JSON types only (numpy, pandas, dates, enums, paths converted); secrets dropped."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items() if not SECRET_KEY.search(str(k))}
+        return {str(k): _jsonable(v) for k, v in value.items() if not SECRET_NAME.search(str(k))}
     if isinstance(value, pd.DataFrame):
         return _jsonable(value.to_dict("records"))
     if isinstance(value, list | tuple | pd.Series | np.ndarray):
@@ -418,26 +420,8 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, timedelta | pd.Timedelta):
         return value.total_seconds()
     if isinstance(value, str):
-        return _safe_url(value)
+        return safe_url(value)
     return str(value)
-
-
-def _safe_url(text: str) -> str:
-    """Drop user:password@ and the query string from http(s) URLs (they can carry secrets)."""
-    if not text.startswith(("http://", "https://")):
-        return text
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return text
-    if "@" not in parts.netloc and not parts.query:
-        return text
-    netloc = f"[{host}]" if ":" in host else host
-    if port:
-        netloc += f":{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _course_key(value: object) -> str:

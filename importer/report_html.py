@@ -11,11 +11,19 @@ from typing import Any
 
 import pandas as pd
 
-from importer.codes import NEEDS_FIX_STATUSES, ExitCode, RowStatus, exit_meaning
+from importer.codes import (
+    DONE_STATUSES,
+    NEEDS_FIX_STATUSES,
+    UNFINISHED_STATUSES,
+    ExitCode,
+    RowStatus,
+    exit_meaning,
+)
 from importer.read import Sheet
 from importer.safe_io import neutralise
 
-_NEEDS_FIX = frozenset(str(s) for s in NEEDS_FIX_STATUSES)
+#: Statuses with their own colour in _CSS (.s-<status>); the rest are .s-fix or .s-other.
+_STYLED = DONE_STATUSES | UNFINISHED_STATUSES | {RowStatus.CREATE}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#212529}
@@ -43,10 +51,9 @@ def _h(value: object) -> str:
 
 
 def _status_class(status: str) -> str:
-    if status in _NEEDS_FIX:
+    if status in NEEDS_FIX_STATUSES:  # StrEnum members compare equal to their text
         return "s-fix"
-    known = {"created", "exists", "create", "pending", "ambiguous"}
-    return f"s-{status}" if status in known else "s-other"
+    return f"s-{status}" if status in _STYLED else "s-other"
 
 
 def _table(headers: list[str], rows: list[str], css: str = "") -> str:

@@ -287,13 +287,13 @@ class Sender:
                         exc.cause or exc)
             with self._lock:
                 self._waiting[item.key[0]].append(item)
-            self._note_answer(exc.status)
+            self._note_answer()
         except RejectedError as exc:
             self._failure_counts(False)
             text = "; ".join(f"{p}: {m}" if p else m for p, m in exc.errors) or str(exc)
             self.ledger.mark(self.scope, item.key, LedgerStatus.FAILED, error=text)
             self._finish(item, RowStatus.FAILED, http_status=exc.status, errors=text)
-            self._note_answer(exc.status)
+            self._note_answer()
         except Cancelled:
             self._not_sent(item, "cancelled before it was sent")
         except ThrottledError as exc:
@@ -332,7 +332,7 @@ class Sender:
             self.ledger.mark(self.scope, item.key, LedgerStatus.CREATED, section_id=section_id)
             logger.debug("row %d: created section %d", item.source_row, section_id)
             self._finish(item, RowStatus.CREATED, section_id=section_id, http_status=200)
-            self._note_answer(200)
+            self._note_answer()
 
     def _not_sent(self, item: SendItem, why: str) -> None:
         """The POST certainly did not apply: give the row back as pending."""
@@ -349,7 +349,8 @@ class Sender:
             self.result.outcomes.pop(item.source_row, None)
             self._queue.append(item)
 
-    def _note_answer(self, status: int | None) -> None:
+    def _note_answer(self) -> None:
+        """A POST was answered (created, rejected or unknown): count it for the write rate."""
         now = self.clock()
         with self._lock:
             self.result.posts += 1

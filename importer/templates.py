@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import uuid
 import zipfile
 from collections.abc import Sequence
 from datetime import datetime
@@ -29,6 +28,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
 from importer.columns import COLUMNS, UNLOCK_TYPES, Column, accepted_headers, header_key
+from importer.safe_io import atomic_write_bytes
 
 Format = Literal["csv", "xlsx"]
 FORMATS: tuple[Format, ...] = ("csv", "xlsx")
@@ -130,7 +130,8 @@ def csv_template_text() -> str:
 
 def write_csv(path: str | Path, rows: Sequence[Sequence[str]]) -> Path:
     """Write rows to a UTF-8 CSV file atomically."""
-    return atomic_write(path, csv_text(rows).encode("utf-8"))
+    atomic_write_bytes(path, csv_text(rows).encode("utf-8"))
+    return Path(path)
 
 
 def write_csv_template(path: str | Path) -> Path:
@@ -280,7 +281,8 @@ def workbook_bytes(workbook: Workbook) -> bytes:
 
 def write_xlsx(path: str | Path, rows: Sequence[Sequence[str]]) -> Path:
     """Write rows (header first) as a styled XLSX with drop-downs and instructions."""
-    return atomic_write(path, workbook_bytes(build_workbook(rows)))
+    atomic_write_bytes(path, workbook_bytes(build_workbook(rows)))
+    return Path(path)
 
 
 def write_xlsx_template(path: str | Path) -> Path:
@@ -324,23 +326,3 @@ def xlsx_content(path: str | Path) -> dict[str, object]:
         }
     workbook.close()
     return content
-
-
-# --- files -------------------------------------------------------------------------------
-
-
-def atomic_write(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` via a temporary file and os.replace: never a half-written file."""
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return target

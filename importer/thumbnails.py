@@ -121,7 +121,10 @@ class ThumbnailChecker:
             location = response.headers.get("location")
             if not location:
                 return Problem(Rule.THUMBNAIL_UNREACHABLE, "redirects without saying where to")
-            current = str(httpx.URL(current).join(location))
+            try:
+                current = str(httpx.URL(current).join(location))
+            except (httpx.InvalidURL, ValueError):
+                return Problem(Rule.THUMBNAIL_UNREACHABLE, "redirects to an invalid address")
             reason = self.url_check(current)
             if reason is not None:
                 return Problem(Rule.INVALID_THUMBNAIL_URL, f"redirects to an address that {reason}")

@@ -16,7 +16,13 @@ import pandas as pd
 
 from importer.codes import Rule, Severity, severity_of
 from importer.columns import BY_FIELD, FIELDS, TIMED, UNLOCK_TYPES
-from importer.findings import FINDING_COLUMNS, Finding, concat_findings, findings_frame
+from importer.findings import (
+    FINDING_COLUMNS,
+    PUBLIC_FINDING_KEYS,
+    Finding,
+    concat_findings,
+    findings_frame,
+)
 from importer.normalise import normalise_frame, quoted, type_findings
 from importer.read import Sheet, read_sheet
 from importer.schema import MAX_UNLOCK_DAYS, schema_failures, title_key, url_problems
@@ -335,21 +341,10 @@ def summary(result: ValidationResult) -> dict[str, object]:
     sheet = result.sheet
     frame = result.findings
     rows = [None if pd.isna(row) else int(row) for row in frame["source_row"].tolist()]
-    texts = [_texts(frame[name]) for name in ("column", "field", "value", "rule", "severity")]
-    messages = _texts(frame["message"])
+    texts = [_texts(frame[name]) for name in FINDING_COLUMNS[1:]]  # all but source_row
     findings = [
-        {
-            "row": row,
-            "column": column,
-            "field": fld,
-            "value": value,
-            "rule": rule,
-            "severity": severity,
-            "message": message,
-        }
-        for row, column, fld, value, rule, severity, message in zip(
-            rows, *texts, messages, strict=True
-        )
+        dict(zip(PUBLIC_FINDING_KEYS, values, strict=True))
+        for values in zip(rows, *texts, strict=True)
     ]
     return {
         "file": str(sheet.path),

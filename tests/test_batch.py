@@ -234,6 +234,15 @@ def test_unreadable_file_fails_with_a_note(tmp_path: Path) -> None:
     assert result.summary_path.parent == tmp_path / "reports"
 
 
+def test_batch_summary_never_holds_a_password_from_the_api_url(tmp_path: Path) -> None:
+    """The batch summary (also sent to the webhook) shows the API host, never user:password@."""
+    job = JobSettings(input=tmp_path, api_url="https://someone:s3cret-pw@api.example.com/",
+                      credentials=Credentials(token="t"))
+    result = run_batch(BatchSettings(inbox=tmp_path, job=job))
+    assert result.summary["api_url"] == "https://api.example.com/"
+    assert "s3cret-pw" not in result.summary_path.read_text(encoding="utf-8")
+
+
 # --------------------------------------------------------------------------- webhook
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -66,6 +67,37 @@ def test_missing_input_file_is_exit_2_one_line(tmp_path: Path) -> None:
     assert result.returncode == ExitCode.INVALID_INPUT
     assert len(result.stderr.strip().splitlines()) == 1
     assert "nope.csv" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--state-dir", "{blocker}/state"],
+        ["--log-file", "{blocker}/run.log"],
+        ["--api-url", "http://[::1"],
+        ["--api-url", "http://localhost:99999"],
+    ],
+)
+def test_unusable_folder_or_address_is_one_line_exit_3(tmp_path: Path, extra: list[str]) -> None:
+    """A state folder or log file that cannot be created, or a malformed --api-url, is a
+    configuration problem: exit 3 and one line, never a traceback (nothing is sent)."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder is expected", encoding="utf-8")
+    data = tmp_path / "in.csv"
+    data.write_bytes((ROOT / "templates" / "course_sections.csv").read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "importer", "import", str(data), "--quiet",
+         *(arg.format(blocker=blocker) for arg in extra)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={**os.environ, "NEXUDUS_TOKEN": "test-token", "NEXUDUS_API_URL": "http://127.0.0.1:9"},
+    )
+    assert result.returncode == ExitCode.CONFIG, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sections: "), result.stderr
+    assert "test-token" not in result.stderr + result.stdout
 
 
 def test_python_m_and_console_script_are_the_same_entry_point() -> None:

@@ -29,3 +29,15 @@ def test_python_example_runs_and_prints_what_it_says(tmp_path: Path) -> None:
     assert lines[0] == "0 0"
     assert lines[-1] == "0 {'create': 13}"
     assert any((tmp_path / "reports").iterdir())
+
+
+def test_config_example_is_accepted(tmp_path: Path) -> None:
+    """The README's sections.toml example is a valid configuration."""
+    from importer.config import load_config
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (tmp_path / "sections.toml").write_text(
+        readme.split("```toml\n")[1].split("```")[0], encoding="utf-8"
+    )
+    config = load_config(cwd=tmp_path)
+    assert config["max_writes"] == 2500 and config["report_dir"] == tmp_path / "reports"

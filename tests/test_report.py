@@ -342,6 +342,19 @@ def test_results_xlsx_is_rebuilt_when_the_original_is_gone(
     assert ws["F3"].value == "failed" and ws["A3"].fill.fgColor.rgb == "FFFFC7CE"
 
 
+def test_results_xlsx_drops_control_characters_a_workbook_cannot_hold(
+    tmp_path: Path, xlsx_sheet: Sheet
+) -> None:
+    """An API error text with a control character must not break the report (openpyxl
+    refuses such cells); results.csv keeps the text as it came."""
+    results = xlsx_results()
+    results.loc[1, "errors"] = "Title: bad\x01 value"
+    folder = run(tmp_path, xlsx_sheet, results)
+    ws = openpyxl.load_workbook(folder / "results.xlsx")["Outline"]
+    assert ws["H4"].value == "Title: bad value"
+    assert "bad\x01 value" in (folder / "results.csv").read_text(encoding="utf-8-sig")
+
+
 # --------------------------------------------------------------------------- summary.json
 
 

@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> None:
         fail(error.format_message(), ExitCode.CONFIG)
     except ImporterError as error:
         fail(str(error), exit_code_for(error))
+    except OSError as error:  # a file or folder the OS refused (full disk, permissions)
+        where = f": {error.filename}" if error.filename else ""
+        fail(f"{error.strerror or type(error).__name__}{where}", ExitCode.CONFIG)
     except KeyboardInterrupt:
         fail("interrupted", ExitCode.RESUMABLE)
     sys.exit(int(code or 0))

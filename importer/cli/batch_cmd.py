@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import signal
 import sys
 import threading
@@ -13,7 +12,7 @@ from typing import Any
 import click
 
 from importer.batch import BatchSettings, FileOutcome, run_batch
-from importer.credentials import install_redaction
+from importer.cli.logs import setup_logging
 from importer.job import DEFAULT_API_URL, DEFAULT_STATE_DIRNAME, JobSettings
 from importer.local_sandbox import SANDBOX_DB_NAME
 
@@ -27,33 +26,6 @@ def _config_only_options(settings: type = JobSettings) -> dict[str, Any]:
     flags = {param.name for param in ctx.command.params}
     fields = {f.name for f in dataclasses.fields(settings)} - {"job", "sandbox", "sandbox_db"}
     return {k: v for k, v in (ctx.default_map or {}).items() if k in fields and k not in flags}
-
-
-def _setup_logging(*, quiet: bool, log_file: Path | None) -> None:
-    """Warnings to stderr as one plain line (cron mails / journald); everything to --log-file."""
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if log_file else logging.INFO)
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(logging.Formatter("sections: %(message)s"))
-    console.setLevel(logging.ERROR if quiet else logging.WARNING)
-    handlers: list[logging.Handler] = [console]
-    if log_file is not None:
-        try:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            detailed = logging.FileHandler(log_file, encoding="utf-8")
-        except OSError as error:
-            raise click.ClickException(
-                f"cannot write the log file {log_file}: {error.strerror or error}"
-            ) from None
-        detailed.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
-        )
-        handlers.append(detailed)
-    for handler in handlers:
-        install_redaction(handler)
-        root.addHandler(handler)
-    for name in ("httpx", "httpcore", "uvicorn", "uvicorn.access", "uvicorn.error"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _echo_file(outcome: FileOutcome) -> None:
@@ -93,7 +65,7 @@ def _echo_file(outcome: FileOutcome) -> None:
 @click.option(
     "--settle-seconds",
     type=click.FloatRange(min=0),
-    default=10.0,
+    default=BatchSettings.settle_seconds,
     show_default=True,
     help="Leave files modified less than this many seconds ago (still being copied).",
 )
@@ -171,7 +143,7 @@ def batch(
     run at a time per inbox. The exit code is the worst file's (a resumable 4 never hides
     1, 2 or 3). Example for cron: sections batch --inbox /srv/sections/inbox --max-writes 500
     """
-    _setup_logging(quiet=quiet, log_file=log_file)
+    setup_logging(quiet=quiet, log_file=log_file)
     job = JobSettings(
         **_config_only_options(),
         input=inbox,

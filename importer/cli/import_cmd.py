@@ -19,11 +19,10 @@ from typing import Any
 import click
 import pandas as pd
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 
+from importer.cli.logs import setup_logging
 from importer.cli.progress import ProgressDisplay
-from importer.client import install_redaction
 from importer.codes import ExitCode, RowStatus, exit_meaning
 from importer.job import DEFAULT_API_URL, JobResult, JobSettings, run_job
 from importer.local_sandbox import SANDBOX_DB_NAME, SANDBOX_USER, running_sandbox
@@ -136,8 +135,8 @@ def import_(dry_run: bool, **options: Any) -> None:
 def _run(*, file: Path, api_url: str, sandbox: bool, dry_run: bool, quiet: bool,
          log_file: Path | None, **options: Any) -> None:
     display = ProgressDisplay(quiet=quiet)
-    _setup_logging(quiet=quiet, log_file=log_file, console=display.console,
-                   rich=display.terminal)
+    setup_logging(quiet=quiet, log_file=log_file,
+                  console=display.console if display.terminal else None)
     settings = JobSettings(input=file, api_url=api_url, dry_run=dry_run, **options)
     with contextlib.ExitStack() as stack:
         if sandbox:
@@ -183,35 +182,6 @@ def _sigint_sets(cancel: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _setup_logging(*, quiet: bool, log_file: Path | None, console: Console,
-                   rich: bool) -> None:
-    """Warnings to stderr (above the progress bar on a terminal); everything to --log-file."""
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if log_file else logging.INFO)
-    handler: logging.Handler
-    if rich:
-        handler = RichHandler(console=console, show_time=False, show_path=False,
-                              markup=False, rich_tracebacks=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("sections: %(message)s"))
-    handler.setLevel(logging.ERROR if quiet else logging.WARNING)
-    console_handler = handler
-    install_redaction(console_handler)
-    root.addHandler(console_handler)
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
-        handler.setLevel(logging.DEBUG)
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
-        install_redaction(handler)
-        root.addHandler(handler)
-    for name in ("httpx", "httpcore", "uvicorn", "uvicorn.access", "uvicorn.error"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def course_table(results: pd.DataFrame) -> Table:

@@ -10,12 +10,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from importer.codes import Severity
+from importer.findings import FINDING_COLUMNS, PUBLIC_FINDING_KEYS
 from importer.safe_io import neutralise
 
 #: More findings than this are summarised in the table view (use --format csv for all).
 MAX_TABLE_ROWS = 200
 
-CSV_COLUMNS: tuple[str, ...] = ("row", "column", "field", "value", "rule", "severity", "message")
+CSV_COLUMNS: tuple[str, ...] = PUBLIC_FINDING_KEYS
 
 
 def _cell(value: object) -> str:
@@ -38,7 +40,7 @@ def findings_table(findings: pd.DataFrame, *, limit: int = MAX_TABLE_ROWS) -> Ta
         shown["message"],
         strict=True,
     ):
-        style = "red" if severity == "error" else "yellow"
+        style = "red" if severity == Severity.ERROR else "yellow"
         table.add_row(
             _cell(row) or "header",
             escape(_cell(column)),
@@ -68,8 +70,7 @@ def findings_csv(findings: pd.DataFrame) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    names = ("source_row", "column", "field", "value", "rule", "severity", "message")
-    columns = [findings[name].astype(object).tolist() for name in names]
+    columns = [findings[name].astype(object).tolist() for name in FINDING_COLUMNS]
     for values in zip(*columns, strict=True):
         writer.writerow([neutralise(_cell(v)) for v in values])
     return buffer.getvalue()

@@ -8,6 +8,8 @@ import click
 
 from importer.sandbox import DEMO_USERS, SandboxConfig, serve
 
+_DEFAULTS = SandboxConfig()  # option defaults come from the config (one source of truth)
+
 
 def _announce(url: str, control: bool) -> None:
     # Tests parse the first line; printing demo passwords is intended (it is a sandbox).
@@ -29,7 +31,7 @@ def _announce(url: str, control: bool) -> None:
 
 
 @click.command(name="sandbox")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default=_DEFAULTS.host, show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -47,35 +49,35 @@ def _announce(url: str, control: bool) -> None:
 @click.option(
     "--token-ttl",
     type=click.IntRange(min=1),
-    default=3600,
+    default=_DEFAULTS.token_ttl,
     show_default=True,
     help="Access-token lifetime in seconds.",
 )
 @click.option(
     "--writes-per-minute",
     type=click.IntRange(min=0),
-    default=60,
+    default=_DEFAULTS.writes_per_minute,
     show_default=True,
     help="POST/PUT/DELETE allowed per client in any 60 s.",
 )
 @click.option(
     "--writes-per-day",
     type=click.IntRange(min=0),
-    default=5000,
+    default=_DEFAULTS.writes_per_day,
     show_default=True,
     help="POST/PUT/DELETE allowed per client in any 24 h.",
 )
 @click.option(
     "--requests-per-minute",
     type=click.IntRange(min=0),
-    default=120,
+    default=_DEFAULTS.requests_per_minute,
     show_default=True,
     help="Requests of any kind allowed per client in any 60 s.",
 )
 @click.option(
     "--min-interval-ms",
     type=click.IntRange(min=0),
-    default=100,
+    default=_DEFAULTS.min_interval_ms,
     show_default=True,
     help="Minimum gap between two requests of one client.",
 )
@@ -83,28 +85,28 @@ def _announce(url: str, control: bool) -> None:
 @click.option(
     "--latency-ms",
     type=click.IntRange(min=0),
-    default=0,
+    default=_DEFAULTS.latency_ms,
     show_default=True,
     help="Delay added to every API answer.",
 )
 @click.option(
     "--jitter-ms",
     type=click.IntRange(min=0),
-    default=0,
+    default=_DEFAULTS.jitter_ms,
     show_default=True,
     help="Random +/- variation of the delay.",
 )
 @click.option(
     "--fail-rate",
     type=click.FloatRange(0, 1),
-    default=0.0,
+    default=_DEFAULTS.fail_rate,
     show_default=True,
     help="Share of API calls answered 500/502/503 before anything is stored.",
 )
 @click.option(
     "--ambiguous-rate",
     type=click.FloatRange(0, 1),
-    default=0.0,
+    default=_DEFAULTS.ambiguous_rate,
     show_default=True,
     help="Share of stored POSTs answered 5xx or dropped anyway (outcome unknown).",
 )
