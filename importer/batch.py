@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import filelock
 import httpx
 
-from importer.codes import EXIT_CODE_MEANINGS, ExitCode
+from importer.codes import EXIT_CODE_MEANINGS, ExitCode, exit_code_for
 from importer.credentials import Credentials, safe_url
 from importer.errors import ConfigError, ImporterError, LockedError
 from importer.job import (
@@ -198,10 +198,6 @@ def _counts(result: JobResult) -> dict[str, int]:
     return {str(k): int(v) for k, v in frame["status"].value_counts().items()}
 
 
-def _exit_code_for(error: ImporterError) -> ExitCode:
-    from importer.cli import exit_code_for  # the one mapping of exceptions to exit codes
-
-    return exit_code_for(error)
 
 
 @contextmanager
@@ -263,9 +259,6 @@ class _Run:
         job = dataclasses.replace(self.template, input=path, dry_run=False)
         try:
             result = run_job(job, progress=self.progress, cancel=self.cancel, budget=self.budget)
-        except LockedError as error:  # someone else is importing with this ledger: not the
-            # file's fault, so it stays for the next run (exit 3 still stops this one)
-            return FileOutcome(path.name, LEFT, int(ExitCode.CONFIG), str(path), message=str(error))
         except ImporterError as error:
             return self._finish_error(path, error)
         code = ExitCode(result.exit_code)
@@ -279,7 +272,7 @@ class _Run:
             _counts(result),
             result.message,
         )
-        if code == ExitCode.RESUMABLE:
+        if code in (ExitCode.RESUMABLE, ExitCode.CONFIG):  # not the file's fault: it waits
             return outcome
         folder = self.inbox / (DONE_DIRNAME if code == ExitCode.OK else FAILED_DIRNAME)
         moved = _move(path, folder, path.name)
@@ -290,8 +283,12 @@ class _Run:
         return outcome
 
     def _finish_error(self, path: Path, error: ImporterError) -> FileOutcome:
-        """A file run_job could not start on: to failed/ with a one-line note beside it."""
-        code = _exit_code_for(error)
+        """A file run_job could not start on: unreadable -> failed/ with a one-line note
+        beside it; a configuration, credential or lock problem is not the file's fault, so
+        it stays in the inbox for the next run."""
+        code = exit_code_for(error)
+        if code == ExitCode.CONFIG:
+            return FileOutcome(path.name, LEFT, int(code), str(path), message=str(error))
         folder = self.inbox / FAILED_DIRNAME
         moved = _move(path, folder, path.name)
         note = free_name(folder, f"{moved.stem}-error.txt")

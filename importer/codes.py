@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum, StrEnum
 
+from importer.errors import InputError
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -126,3 +128,9 @@ def exit_meaning(code: ExitCode, *, dry_run: bool = False) -> str:
     if dry_run and code == ExitCode.OK:
         return PLAN_OK_MEANING
     return EXIT_CODE_MEANINGS[code]
+
+
+def exit_code_for(error: BaseException) -> ExitCode:
+    """The exit code of a "cannot continue" exception: unreadable input is 2, the rest 3
+    (configuration, credentials, permissions, locks)."""
+    return ExitCode.INVALID_INPUT if isinstance(error, InputError) else ExitCode.CONFIG

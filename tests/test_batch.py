@@ -422,3 +422,22 @@ def test_folder_that_cannot_be_made_is_one_line_and_touches_no_file(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert (inbox / "a_valid.csv").is_file()
     assert not (inbox / "done").exists() and not (inbox / "failed").exists()
+
+
+def test_permission_problem_leaves_the_file_in_the_inbox(
+    tmp_path: Path, api: SandboxServer
+) -> None:
+    """A 401 for a missing role is not the file's fault: exit 3, the file waits, nothing failed."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _valid(inbox)
+    env = _env() | {"NEXUDUS_USERNAME": "viewer@example.com", "NEXUDUS_PASSWORD": "viewer"}
+    result = subprocess.run(
+        [sys.executable, "-m", "importer", "batch", "--inbox", str(inbox), "--api-url", api.url,
+         *FAST],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == ExitCode.CONFIG, result.stdout + result.stderr
+    assert (inbox / "a_valid.csv").is_file()
+    assert not (inbox / "failed").exists() and not (inbox / "done").exists()
+    assert _server_sections(api) == []

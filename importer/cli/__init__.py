@@ -14,30 +14,9 @@ from pathlib import Path
 import click
 
 from importer import __version__
-from importer.codes import ExitCode
+from importer.codes import ExitCode, exit_code_for
 from importer.config import config_default_map, load_config
-from importer.errors import (
-    AuthError,
-    ConfigError,
-    ImporterError,
-    InputError,
-    LockedError,
-)
-
-#: Which exit code each "cannot continue" exception maps to; the default is CONFIG.
-EXCEPTION_EXIT_CODES: dict[type[ImporterError], ExitCode] = {
-    InputError: ExitCode.INVALID_INPUT,
-    ConfigError: ExitCode.CONFIG,
-    LockedError: ExitCode.CONFIG,
-    AuthError: ExitCode.CONFIG,
-}
-
-
-def exit_code_for(error: ImporterError) -> ExitCode:
-    for kind, code in EXCEPTION_EXIT_CODES.items():
-        if isinstance(error, kind):
-            return code
-    return ExitCode.CONFIG
+from importer.errors import ImporterError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
