@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import filelock
 import httpx
 
+from importer.clock import utc_iso, utc_stamp
 from importer.codes import EXIT_CODE_MEANINGS, ExitCode, exit_code_for
 from importer.credentials import Credentials, safe_url
 from importer.errors import ConfigError, ImporterError, LockedError
@@ -105,10 +106,6 @@ def batch_exit_code(codes: Iterable[int | None]) -> ExitCode:
     return ExitCode.RESUMABLE if ExitCode.RESUMABLE in seen else ExitCode.OK
 
 
-def _utc_stamp(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-
-
 def is_candidate(path: Path) -> bool:
     """A spreadsheet to import: not hidden, not an Office lock file, not a partial download."""
     name = path.name
@@ -152,7 +149,7 @@ def free_name(folder: Path, name: str) -> Path:
     if not target.exists():
         return target
     stem, suffix = Path(name).stem, Path(name).suffix
-    stamp = _utc_stamp()
+    stamp = utc_stamp()
     for n in range(1, 10_000):
         extra = f"-{n}" if n > 1 else ""
         target = folder / f"{stem}-{stamp}{extra}{suffix}"
@@ -407,10 +404,8 @@ def run_batch(
             code = batch_exit_code(f.exit_code for f in run.files)
             summary = {
                 "inbox": str(inbox),
-                "started_at": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
-                "finished_at": datetime.now(UTC)
-                .isoformat(timespec="seconds")
-                .replace("+00:00", "Z"),
+                "started_at": utc_iso(started),
+                "finished_at": utc_iso(),
                 "exit_code": int(code),
                 "exit_meaning": EXIT_CODE_MEANINGS[code],
                 "api_url": safe_url(job_template.api_url),  # also sent to the webhook
@@ -420,7 +415,7 @@ def run_batch(
                 "counts": {o: sum(f.outcome == o for f in run.files) for o in (DONE, FAILED, LEFT)},
             }
             report_root = Path(job_template.report_dir)  # type: ignore[arg-type]
-            summary_path = free_name(report_root, f"batch-{_utc_stamp(started)}.json")
+            summary_path = free_name(report_root, f"batch-{utc_stamp(started)}.json")
             try:
                 atomic_write_text(summary_path, json.dumps(summary, indent=2, ensure_ascii=False))
             except OSError as error:

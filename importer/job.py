@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ import pandas as pd
 
 from importer import __version__
 from importer.client import DEFAULT_TIMEOUT, Credentials, NexudusClient
+from importer.clock import utc_iso
 from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, RowStatus
 from importer.errors import AuthError, ConfigError, ImporterError, ThrottledError, TlsError
 from importer.ledger import (
@@ -208,10 +208,6 @@ class _Progress:
         self.emit("send")
 
 
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _sha256(path: Path) -> str | None:
     digest = hashlib.sha256()
     try:
@@ -285,7 +281,7 @@ def run_job(
     InputError; lock held: LockedError; no credentials: AuthError; state or report folder
     unusable: ConfigError); everything else comes back as a JobResult with a report.
     """
-    started_at = _utc_now()
+    started_at = utc_iso()
     path = Path(settings.input)
     validation = validate_file(path, sheet=settings.sheet, delimiter=settings.delimiter)
     invalid = _invalid_rows(validation)
@@ -448,7 +444,7 @@ class _Run:
         message = _message(code, counts, stop_message, s.dry_run)
         stats = self.client.stats.as_dict() if self.client is not None else {}
         summary: dict[str, object] = {
-            "started_at": self.started_at, "finished_at": _utc_now(), "exit_code": int(code),
+            "started_at": self.started_at, "finished_at": utc_iso(), "exit_code": int(code),
             "api_url": s.api_url, "tool_version": __version__,
             "input": str(s.input), "input_sha256": _sha256(Path(s.input)),
             "requests": stats.get("requests", {}), "statuses": stats.get("statuses", {}),

@@ -36,6 +36,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils.exceptions import InvalidFileException
 
+from importer.clock import utc_iso, utc_stamp
 from importer.codes import NEEDS_FIX_STATUSES, RowStatus, Severity
 from importer.columns import REPORT_COLUMNS, header_key
 from importer.credentials import SECRET_NAME, safe_url
@@ -136,7 +137,7 @@ def _make_folder(root: Path, input_path: Path, moment: datetime) -> Path:
     """`<stem>-<timestamp>`, then `-2`, `-3`... (mkdir is the atomic claim)."""
     root.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^\w.-]+", "_", Path(input_path).stem).lstrip(".")[:80] or "input"
-    base = f"{stem}-{moment.strftime('%Y%m%dT%H%M%SZ')}"
+    base = f"{stem}-{utc_stamp(moment)}"
     for n in range(1, 10_000):
         folder = root / (base if n == 1 else f"{base}-{n}")
         try:
@@ -379,8 +380,7 @@ def _summary(
     summary.setdefault("input_format", sheet.format)
     if sheet.sheet_name:
         summary.setdefault("sheet_name", sheet.sheet_name)
-    stamp = moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    summary.setdefault("report_written_at", stamp)
+    summary.setdefault("report_written_at", utc_iso(moment))
     findings = report.findings
     if findings is not None and "severity" in findings:
         summary.setdefault("findings", {

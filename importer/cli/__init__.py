@@ -7,7 +7,6 @@ stderr, never a traceback.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -70,8 +69,6 @@ def _config_first(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the group, turn every failure into one line."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
     _register_commands()
     args = _config_first(list(sys.argv[1:] if argv is None else argv))
     try:
