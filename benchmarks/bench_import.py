@@ -48,9 +48,14 @@ def write_input(path: Path, rows: int) -> Path:
 
 
 def sandbox_config() -> SandboxConfig:
-    return SandboxConfig(control=True, writes_per_minute=LIMIT, writes_per_day=100_000,
-                         requests_per_minute=4 * LIMIT, min_interval_ms=10,
-                         latency_ms=LATENCY_MS)
+    return SandboxConfig(
+        control=True,
+        writes_per_minute=LIMIT,
+        writes_per_day=100_000,
+        requests_per_minute=4 * LIMIT,
+        min_interval_ms=10,
+        latency_ms=LATENCY_MS,
+    )
 
 
 def exactly_once(url: str, rows: int) -> bool:
@@ -63,10 +68,17 @@ def run_importer(label: str, rows: int, told: float, workdir: Path) -> dict[str,
     path = write_input(workdir / f"{label}.csv", rows)
     with SandboxServer(sandbox_config()) as server:
         settings = JobSettings(
-            input=path, api_url=server.url, credentials=CREATOR, writes_per_minute=told,
-            requests_per_minute=4 * told, min_interval=0.012, concurrency=4,
-            max_writes=rows * 2, state_dir=workdir / f"{label}-state",
-            report_dir=workdir / f"{label}-reports")
+            input=path,
+            api_url=server.url,
+            credentials=CREATOR,
+            writes_per_minute=told,
+            requests_per_minute=4 * told,
+            min_interval=0.012,
+            concurrency=4,
+            max_writes=rows * 2,
+            state_dir=workdir / f"{label}-state",
+            report_dir=workdir / f"{label}-reports",
+        )
         started = time.monotonic()
         result = run_job(settings)
         elapsed = time.monotonic() - started
@@ -76,35 +88,61 @@ def run_importer(label: str, rows: int, told: float, workdir: Path) -> dict[str,
     throttled = int(result.summary["throttled_409s"])  # type: ignore[arg-type]
     rate = float(result.summary["write_rate_per_minute"])  # type: ignore[arg-type]
     return {
-        "case": label, "rows": rows, "sandbox_writes_per_minute": LIMIT,
-        "importer_writes_per_minute": told, "latency_ms": LATENCY_MS, "concurrency": 4,
-        "exit_code": int(result.exit_code), "elapsed_s": round(elapsed, 1),
-        "write_rate_per_minute": round(rate, 1), "achieved_of_limit": round(rate / LIMIT, 3),
-        "requests": requests, "throttled_409s": throttled,
+        "case": label,
+        "rows": rows,
+        "sandbox_writes_per_minute": LIMIT,
+        "importer_writes_per_minute": told,
+        "latency_ms": LATENCY_MS,
+        "concurrency": 4,
+        "exit_code": int(result.exit_code),
+        "elapsed_s": round(elapsed, 1),
+        "write_rate_per_minute": round(rate, 1),
+        "achieved_of_limit": round(rate / LIMIT, 3),
+        "requests": requests,
+        "throttled_409s": throttled,
         "throttled_share": round(throttled / requests, 4) if requests else 0.0,
-        "sandbox_writes_accepted": stats["writes_accepted"], "exactly_once": once,
+        "sandbox_writes_accepted": stats["writes_accepted"],
+        "exactly_once": once,
     }
 
 
 def run_hand_loop(rows: int, extrapolate_to: int) -> dict[str, object]:
     """What a person writes: POST, sleep one second, repeat (no pacing, no reconcile)."""
-    with SandboxServer(sandbox_config()) as server, \
-            httpx.Client(base_url=server.url, timeout=30) as client:
-        token = client.post("/api/token", data={
-            "grant_type": "password", "username": CREATOR.username,
-            "password": CREATOR.password}).json()["access_token"]
+    with (
+        SandboxServer(sandbox_config()) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        token = client.post(
+            "/api/token",
+            data={
+                "grant_type": "password",
+                "username": CREATOR.username,
+                "password": CREATOR.password,
+            },
+        ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         started = time.monotonic()
         for n in range(rows):
-            client.post("/api/content/coursesections", headers=headers, json={
-                "CourseId": 101, "Title": f"Hand section {n + 1}", "DisplayOrder": n + 1,
-                "UnlockType": 1, "UnlockAfterDays": 0})
+            client.post(
+                "/api/content/coursesections",
+                headers=headers,
+                json={
+                    "CourseId": 101,
+                    "Title": f"Hand section {n + 1}",
+                    "DisplayOrder": n + 1,
+                    "UnlockType": 1,
+                    "UnlockAfterDays": 0,
+                },
+            )
             time.sleep(1.0)
         elapsed = time.monotonic() - started
     rate = rows / elapsed * 60.0
     return {
-        "case": "c: hand loop (POST + sleep 1 s)", "rows": rows, "elapsed_s": round(elapsed, 1),
-        "write_rate_per_minute": round(rate, 1), "achieved_of_limit": round(rate / LIMIT, 3),
+        "case": "c: hand loop (POST + sleep 1 s)",
+        "rows": rows,
+        "elapsed_s": round(elapsed, 1),
+        "write_rate_per_minute": round(rate, 1),
+        "achieved_of_limit": round(rate / LIMIT, 3),
         "extrapolated_rows": extrapolate_to,
         "extrapolated_minutes": round(extrapolate_to / rate, 1),
     }
@@ -132,21 +170,36 @@ def main() -> None:
         "b_409_share_at_most_5pct": float(b["throttled_share"]) <= 0.05,  # type: ignore[arg-type]
         "b_rate_at_least_0.85": float(b["achieved_of_limit"]) >= 0.85,  # type: ignore[arg-type]
     }
-    print(f"{'case':34} {'rows':>5} {'writes/min':>10} {'of limit':>8} {'409s':>5} "
-          f"{'requests':>8} {'minutes':>7}")
+    print(
+        f"{'case':34} {'rows':>5} {'writes/min':>10} {'of limit':>8} {'409s':>5} "
+        f"{'requests':>8} {'minutes':>7}"
+    )
     for case in cases:
         minutes = case.get("minutes_for_rows", case.get("extrapolated_minutes"))
-        print(f"{case['case']:34} {case['rows']:>5} {case['write_rate_per_minute']:>10} "
-              f"{case['achieved_of_limit']:>8} {case.get('throttled_409s', '-'):>5} "
-              f"{case.get('requests', '-'):>8} {minutes:>7}")
+        print(
+            f"{case['case']:34} {case['rows']:>5} {case['write_rate_per_minute']:>10} "
+            f"{case['achieved_of_limit']:>8} {case.get('throttled_409s', '-'):>5} "
+            f"{case.get('requests', '-'):>8} {minutes:>7}"
+        )
     print(f"(c) extrapolated to {args.rows} rows: {c['extrapolated_minutes']} minutes")
     for name, ok in targets.items():
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "python": platform.python_version(), "machine": platform.machine(),
-        "limit_writes_per_minute": LIMIT, "latency_ms": LATENCY_MS, "cases": cases,
-        "targets": targets}, indent=2) + "\n", encoding="utf-8")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "limit_writes_per_minute": LIMIT,
+                "latency_ms": LATENCY_MS,
+                "cases": cases,
+                "targets": targets,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     print(f"wrote {RESULTS}")
 
 

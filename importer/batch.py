@@ -195,8 +195,6 @@ def _counts(result: JobResult) -> dict[str, int]:
     return {str(k): int(v) for k, v in frame["status"].value_counts().items()}
 
 
-
-
 @contextmanager
 def _folders(template: JobSettings) -> Iterator[None]:
     """Create the state and report folders before any file is touched: a folder that cannot

@@ -169,8 +169,13 @@ _STOP_CODES: dict[StopReason, ExitCode] = {
 class _Progress:
     """Counts settled rows and turns them into ProgressEvents for the callback."""
 
-    def __init__(self, callback: ProgressCallback | None, total: int, planned_rate: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        callback: ProgressCallback | None,
+        total: int,
+        planned_rate: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.callback = callback
         self.total = total
         self.counts: Counter[str] = Counter()
@@ -227,8 +232,15 @@ def _invalid_rows(validation: ValidationResult) -> list[tuple[int, object, objec
     """(source_row, course_id, display_order, title) of every row that failed validation."""
     table = validation.table
     bad = table[table["source_row"].isin(validation.invalid_rows)]
-    return [(int(r["source_row"]), _cell(r.get("CourseId")), _cell(r.get("DisplayOrder")),
-             _cell(r.get("Title"))) for _, r in bad.iterrows()]
+    return [
+        (
+            int(r["source_row"]),
+            _cell(r.get("CourseId")),
+            _cell(r.get("DisplayOrder")),
+            _cell(r.get("Title")),
+        )
+        for _, r in bad.iterrows()
+    ]
 
 
 def _exit_code(statuses: list[str], stop: StopReason | None) -> ExitCode:
@@ -264,8 +276,10 @@ def _server_failure(exc: BaseException) -> tuple[ExitCode, str]:
         return ExitCode.CONFIG, str(exc)
     if isinstance(exc, ThrottledError):
         return ExitCode.RESUMABLE, f"the API throttled the listing beyond the cap ({exc})"
-    return ExitCode.RESUMABLE, (f"could not read the server ({exc}); check --api-url and the "
-                                "network, then run the same command again")
+    return ExitCode.RESUMABLE, (
+        f"could not read the server ({exc}); check --api-url and the "
+        "network, then run the same command again"
+    )
 
 
 def run_job(
@@ -289,10 +303,14 @@ def run_job(
     run = _Run(settings, validation, invalid, valid, started_at, progress, budget)
     run.tracker.emit("validate")
     if not validation.ok and not settings.skip_invalid:
-        return run.finish(ExitCode.INVALID_INPUT, stop_message=(
-            f"{len(invalid)} invalid row(s) and {validation.errors} error(s); nothing was "
-            "sent (fix them: see errors.csv in the report, or `sections validate`; or use "
-            "--skip-invalid to import the valid rows)"))
+        return run.finish(
+            ExitCode.INVALID_INPUT,
+            stop_message=(
+                f"{len(invalid)} invalid row(s) and {validation.errors} error(s); nothing was "
+                "sent (fix them: see errors.csv in the report, or `sections validate`; or use "
+                "--skip-invalid to import the valid rows)"
+            ),
+        )
     credentials = settings.credentials or Credentials.from_env()
     if settings.dry_run:  # read the ledger (never write it): changed_since_import needs it
         run.known = read_records(settings.resolved_state_dir(), run.scope)
@@ -305,10 +323,16 @@ def run_job(
 class _Run:
     """The state of one run_job call (kept out of run_job to keep each step short)."""
 
-    def __init__(self, settings: JobSettings, validation: ValidationResult,
-                 invalid: list[tuple[int, object, object, object]], valid: list[ValidRow],
-                 started_at: str, progress: ProgressCallback | None,
-                 budget: WriteBudget | None) -> None:
+    def __init__(
+        self,
+        settings: JobSettings,
+        validation: ValidationResult,
+        invalid: list[tuple[int, object, object, object]],
+        valid: list[ValidRow],
+        started_at: str,
+        progress: ProgressCallback | None,
+        budget: WriteBudget | None,
+    ) -> None:
         self.settings = settings
         self.validation = validation
         self.invalid = invalid
@@ -324,41 +348,74 @@ class _Run:
         self.send: SendResult | None = None
         for row in valid:
             self.records[row.source_row] = {
-                "source_row": row.source_row, "course_id": row.key[0],
-                "display_order": row.key[1], "title": row.payload.get("Title"),
-                "status": RowStatus.PENDING.value, "section_id": None, "http_status": None,
-                "attempts": 0, "errors": ""}
+                "source_row": row.source_row,
+                "course_id": row.key[0],
+                "display_order": row.key[1],
+                "title": row.payload.get("Title"),
+                "status": RowStatus.PENDING.value,
+                "section_id": None,
+                "http_status": None,
+                "attempts": 0,
+                "errors": "",
+            }
         for source_row, course_id, order, title in invalid:
             self.records[source_row] = {
-                "source_row": source_row, "course_id": course_id, "display_order": order,
-                "title": title, "status": RowStatus.INVALID.value, "section_id": None,
-                "http_status": None, "attempts": 0, "errors": "failed validation"}
+                "source_row": source_row,
+                "course_id": course_id,
+                "display_order": order,
+                "title": title,
+                "status": RowStatus.INVALID.value,
+                "section_id": None,
+                "http_status": None,
+                "attempts": 0,
+                "errors": "failed validation",
+            }
 
     # -- the steps ----------------------------------------------------------------------------
 
-    def execute(self, credentials: Credentials, cancel: threading.Event | None,
-                ledger: Ledger | None) -> JobResult:
+    def execute(
+        self, credentials: Credentials, cancel: threading.Event | None, ledger: Ledger | None
+    ) -> JobResult:
         s = self.settings
-        pacer = Pacer(writes_per_minute=s.writes_per_minute,
-                      requests_per_minute=s.requests_per_minute, min_interval=s.min_interval)
-        policy = RetryPolicy(max_retry_after=s.max_retry_after,
-                             sleep=s.sleep if s.sleep is not None else pacer.sleep)
-        timeout = httpx.Timeout(connect=DEFAULT_TIMEOUT.connect, read=s.read_timeout,
-                                write=DEFAULT_TIMEOUT.write, pool=DEFAULT_TIMEOUT.pool)
+        pacer = Pacer(
+            writes_per_minute=s.writes_per_minute,
+            requests_per_minute=s.requests_per_minute,
+            min_interval=s.min_interval,
+        )
+        policy = RetryPolicy(
+            max_retry_after=s.max_retry_after, sleep=s.sleep if s.sleep is not None else pacer.sleep
+        )
+        timeout = httpx.Timeout(
+            connect=DEFAULT_TIMEOUT.connect,
+            read=s.read_timeout,
+            write=DEFAULT_TIMEOUT.write,
+            pool=DEFAULT_TIMEOUT.pool,
+        )
         finished = threading.Event()
         if cancel is not None:
-            threading.Thread(target=_watch_cancel, args=(cancel, finished, pacer),
-                             daemon=True, name="sections-cancel").start()
+            threading.Thread(
+                target=_watch_cancel,
+                args=(cancel, finished, pacer),
+                daemon=True,
+                name="sections-cancel",
+            ).start()
         try:
-            with NexudusClient(s.api_url, credentials, pacer=pacer, timeout=timeout,
-                               read_policy=policy) as client:
+            with NexudusClient(
+                s.api_url, credentials, pacer=pacer, timeout=timeout, read_policy=policy
+            ) as client:
                 self.client = client
                 return self._plan_and_send(client, pacer, policy, cancel, ledger)
         finally:
             finished.set()
 
-    def _plan_and_send(self, client: NexudusClient, pacer: Pacer, policy: RetryPolicy,
-                       cancel: threading.Event | None, ledger: Ledger | None) -> JobResult:
+    def _plan_and_send(
+        self,
+        client: NexudusClient,
+        pacer: Pacer,
+        policy: RetryPolicy,
+        cancel: threading.Event | None,
+        ledger: Ledger | None,
+    ) -> JobResult:
         s = self.settings
         self.tracker.emit("plan")
         known = ledger.records(self.scope) if ledger is not None else self.known
@@ -377,37 +434,59 @@ class _Run:
             record = self.records[plan.source_row]
             row = by_row[plan.source_row]
             if plan.action != RowStatus.CREATE or s.dry_run:
-                record.update(status=plan.action.value, section_id=plan.section_id,
-                              errors=plan.reason if plan.action in ATTENTION_STATUSES else "")
+                record.update(
+                    status=plan.action.value,
+                    section_id=plan.section_id,
+                    errors=plan.reason if plan.action in ATTENTION_STATUSES else "",
+                )
                 self.tracker.counts[plan.action.value] += 1
             if s.dry_run or ledger is None:
                 continue
             hashed = payload_hash(row.payload)
             previous = known.get(row.key)
             if plan.action == RowStatus.EXISTS:
-                ours = previous is not None and (previous.status in UNRESOLVED or (
-                    previous.status == LedgerStatus.CREATED
-                    and previous.payload_hash == hashed))
-                adopted.append(Mark(row.key, LedgerStatus.CREATED if ours else
-                                    LedgerStatus.EXISTS, payload_hash=hashed,
-                                    section_id=plan.section_id, source_file=str(s.input),
-                                    source_row=row.source_row))
+                ours = previous is not None and (
+                    previous.status in UNRESOLVED
+                    or (previous.status == LedgerStatus.CREATED and previous.payload_hash == hashed)
+                )
+                adopted.append(
+                    Mark(
+                        row.key,
+                        LedgerStatus.CREATED if ours else LedgerStatus.EXISTS,
+                        payload_hash=hashed,
+                        section_id=plan.section_id,
+                        source_file=str(s.input),
+                        source_row=row.source_row,
+                    )
+                )
             elif plan.action == RowStatus.CREATE:
                 unresolved = previous is not None and previous.status in UNRESOLVED
-                items.append(SendItem(
-                    row.source_row, row.key, dict(row.payload), hashed,
-                    sent_at=previous.sent_at if unresolved else None,
-                    attempts=previous.attempts if unresolved else 0))
+                items.append(
+                    SendItem(
+                        row.source_row,
+                        row.key,
+                        dict(row.payload),
+                        hashed,
+                        sent_at=previous.sent_at if unresolved else None,
+                        attempts=previous.attempts if unresolved else 0,
+                    )
+                )
         if ledger is not None and adopted:
             ledger.mark_many(self.scope, adopted)
         if s.dry_run or ledger is None:
-            return self.finish(_exit_code([str(r["status"]) for r in self.records.values()],
-                                          None))
+            return self.finish(_exit_code([str(r["status"]) for r in self.records.values()], None))
         return self._send(client, pacer, policy, cancel, ledger, items, listed_at)
 
-    def _send(self, client: NexudusClient, pacer: Pacer, policy: RetryPolicy,
-              cancel: threading.Event | None, ledger: Ledger, items: list[SendItem],
-              listed_at: float) -> JobResult:
+    def _send(
+        self,
+        client: NexudusClient,
+        pacer: Pacer,
+        policy: RetryPolicy,
+        cancel: threading.Event | None,
+        ledger: Ledger,
+        items: list[SendItem],
+        listed_at: float,
+    ) -> JobResult:
         s = self.settings
         # The plan's listing happened after `listed_at`: a row sent before listed_at-grace
         # that the listing did not show is certainly absent, so it may be posted again.
@@ -421,18 +500,31 @@ class _Run:
             self.tracker.settled(outcome.status.value, sent=outcome.attempts > 0)
 
         sender = Sender(
-            client=client, ledger=ledger, ledger_scope=self.scope, source_file=str(s.input),
+            client=client,
+            ledger=ledger,
+            ledger_scope=self.scope,
+            source_file=str(s.input),
             policy=policy,
-            settings=SendSettings(concurrency=s.concurrency, reconcile_grace=s.reconcile_grace,
-                                  max_attempts=s.max_attempts, breaker=s.breaker),
-            take_write=self.budget.take, on_outcome=on_outcome, cancel=cancel,
-            on_stop=pacer.cancel)
+            settings=SendSettings(
+                concurrency=s.concurrency,
+                reconcile_grace=s.reconcile_grace,
+                max_attempts=s.max_attempts,
+                breaker=s.breaker,
+            ),
+            take_write=self.budget.take,
+            on_outcome=on_outcome,
+            cancel=cancel,
+            on_stop=pacer.cancel,
+        )
         self.send = sender.run(items)
         for outcome in self.send.outcomes.values():
             self.records[outcome.source_row].update(
-                status=outcome.status.value, section_id=outcome.section_id,
-                http_status=outcome.http_status, attempts=outcome.attempts,
-                errors=outcome.errors)
+                status=outcome.status.value,
+                section_id=outcome.section_id,
+                http_status=outcome.http_status,
+                attempts=outcome.attempts,
+                errors=outcome.errors,
+            )
         code = _exit_code([str(r["status"]) for r in self.records.values()], self.send.stop)
         return self.finish(code, stop_message=self.send.message)
 
@@ -444,27 +536,42 @@ class _Run:
         message = _message(code, counts, stop_message, s.dry_run)
         stats = self.client.stats.as_dict() if self.client is not None else {}
         summary: dict[str, object] = {
-            "started_at": self.started_at, "finished_at": utc_iso(), "exit_code": int(code),
-            "api_url": s.api_url, "tool_version": __version__,
-            "input": str(s.input), "input_sha256": _sha256(Path(s.input)),
-            "requests": stats.get("requests", {}), "statuses": stats.get("statuses", {}),
+            "started_at": self.started_at,
+            "finished_at": utc_iso(),
+            "exit_code": int(code),
+            "api_url": s.api_url,
+            "tool_version": __version__,
+            "input": str(s.input),
+            "input_sha256": _sha256(Path(s.input)),
+            "requests": stats.get("requests", {}),
+            "statuses": stats.get("statuses", {}),
             "throttled_409s": stats.get("throttled", 0),
             "write_rate_per_minute": round(self.send.write_rate_per_minute, 2)
-            if self.send else 0.0,
+            if self.send
+            else 0.0,
             "posts": self.send.posts if self.send else 0,
             "reconcile_listings": self.send.reconciles if self.send else 0,
-            "writes_per_minute": s.writes_per_minute, "max_writes": self.budget.limit,
-            "writes_used": self.budget.used, "concurrency": s.concurrency,
-            "dry_run": s.dry_run, "stop_reason": self.send.stop.value
-            if self.send and self.send.stop else None, "message": message,
+            "writes_per_minute": s.writes_per_minute,
+            "max_writes": self.budget.limit,
+            "writes_used": self.budget.used,
+            "concurrency": s.concurrency,
+            "dry_run": s.dry_run,
+            "stop_reason": self.send.stop.value if self.send and self.send.stop else None,
+            "message": message,
         }
         report_dir: Path | None = None
         if s.write_report:
             self.tracker.emit("report")
             report_dir = write_report(
-                RunReport(sheet=self.validation.sheet, results=results,
-                          findings=self.validation.findings, summary=summary,
-                          plan=self.plan), s.resolved_report_dir())
+                RunReport(
+                    sheet=self.validation.sheet,
+                    results=results,
+                    findings=self.validation.findings,
+                    summary=summary,
+                    plan=self.plan,
+                ),
+                s.resolved_report_dir(),
+            )
         self.tracker.emit("done")
         return JobResult(code, report_dir, summary, results, message, plan=self.plan)
 
@@ -485,8 +592,16 @@ def plan_file(path: str | Path, **options: object) -> JobResult:
     return run_job(JobSettings(input=Path(path), dry_run=True, **options))  # type: ignore[arg-type]
 
 
-def import_file(path: str | Path, *, progress: ProgressCallback | None = None,
-                cancel: threading.Event | None = None, **options: object) -> JobResult:
+def import_file(
+    path: str | Path,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    **options: object,
+) -> JobResult:
     """Import one file (what `sections import FILE` does); safe to call from a Jupyter cell."""
-    return run_job(JobSettings(input=Path(path), **options),  # type: ignore[arg-type]
-                   progress=progress, cancel=cancel)
+    return run_job(
+        JobSettings(input=Path(path), **options),  # type: ignore[arg-type]
+        progress=progress,
+        cancel=cancel,
+    )

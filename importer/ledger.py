@@ -235,9 +235,17 @@ class Ledger:
         the attempt counted by `mark_intent` is given back. `sent_at`: a later time to
         measure the reconcile grace from (an unknown outcome's answer time).
         """
-        mark = Mark(key, status, payload_hash=payload_hash, section_id=section_id,
-                    error=error, source_file=source_file, source_row=source_row,
-                    undo_attempt=undo_attempt, sent_at=sent_at)
+        mark = Mark(
+            key,
+            status,
+            payload_hash=payload_hash,
+            section_id=section_id,
+            error=error,
+            source_file=source_file,
+            source_row=source_row,
+            undo_attempt=undo_attempt,
+            sent_at=sent_at,
+        )
         self.mark_many(api_url, [mark])
 
     def mark_many(self, api_url: str, marks: Iterable[Mark]) -> None:
@@ -259,9 +267,21 @@ class Ledger:
                     " source_file = COALESCE(excluded.source_file, sections.source_file),"
                     " source_row = COALESCE(excluded.source_row, sections.source_row),"
                     " error = excluded.error, attempts = MAX(0, sections.attempts - ?)",
-                    (scope, m.key[0], m.key[1], m.payload_hash or "", m.status.value,
-                     m.section_id, m.sent_at, now, m.source_file, m.source_row, m.error,
-                     m.payload_hash, 1 if m.undo_attempt else 0),
+                    (
+                        scope,
+                        m.key[0],
+                        m.key[1],
+                        m.payload_hash or "",
+                        m.status.value,
+                        m.section_id,
+                        m.sent_at,
+                        now,
+                        m.source_file,
+                        m.source_row,
+                        m.error,
+                        m.payload_hash,
+                        1 if m.undo_attempt else 0,
+                    ),
                 )
 
     def close(self) -> None:
@@ -308,8 +328,9 @@ def read_records(state_dir: Path, api_url: str) -> dict[Key, LedgerRecord]:
         finally:
             db.close()
     except sqlite3.Error as exc:
-        logger.warning("could not read the ledger %s (%s); planning from the server alone",
-                       path, exc)
+        logger.warning(
+            "could not read the ledger %s (%s); planning from the server alone", path, exc
+        )
         return {}
     return {(r[1], r[2]): _record(r) for r in rows}
 

@@ -81,9 +81,12 @@ class ServerSection:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> ServerSection:
-        return cls(id=int(record["Id"]), course_id=int(record["CourseId"]),
-                   title=str(record.get("Title") or ""),
-                   display_order=int(record["DisplayOrder"]))
+        return cls(
+            id=int(record["Id"]),
+            course_id=int(record["CourseId"]),
+            title=str(record.get("Title") or ""),
+            display_order=int(record["DisplayOrder"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,9 @@ def classify(
         sections = server.get(course_id)
         if sections is None:
             for row in course_rows:
-                decided[row.source_row] = _plan(row, RowStatus.COURSE_NOT_FOUND,
-                                                reason=f"course {course_id} was not found")
+                decided[row.source_row] = _plan(
+                    row, RowStatus.COURSE_NOT_FOUND, reason=f"course {course_id} was not found"
+                )
             continue
         for plan in _classify_course(course_rows, list(sections), ledger):
             decided[plan.source_row] = plan
@@ -149,8 +153,9 @@ def _title(row: PlannedRow) -> str:
     return str(row.payload.get("Title") or "")
 
 
-def _classify_course(rows: list[PlannedRow], sections: list[ServerSection],
-                     ledger: Mapping[Key, LedgerRecord]) -> list[RowPlan]:
+def _classify_course(
+    rows: list[PlannedRow], sections: list[ServerSection], ledger: Mapping[Key, LedgerRecord]
+) -> list[RowPlan]:
     by_order: dict[int, list[ServerSection]] = defaultdict(list)
     by_id = {section.id: section for section in sections}
     for section in sections:
@@ -177,42 +182,79 @@ def _classify_course(rows: list[PlannedRow], sections: list[ServerSection],
         elsewhere = by_title.get(title, [])
         record = ledger.get(row.key)
         ours = by_id.get(record.section_id) if record and record.section_id else None
-        if (record is not None and record.status == LedgerStatus.CREATED and ours is not None
-                and record.payload_hash != payload_hash(row.payload)):
-            plans.append(_plan(row, RowStatus.CHANGED_SINCE_IMPORT, ours,
-                               reason="this row was edited after it was imported; "
-                                      "change the section in Nexudus or restore the row"))
+        if (
+            record is not None
+            and record.status == LedgerStatus.CREATED
+            and ours is not None
+            and record.payload_hash != payload_hash(row.payload)
+        ):
+            plans.append(
+                _plan(
+                    row,
+                    RowStatus.CHANGED_SINCE_IMPORT,
+                    ours,
+                    reason="this row was edited after it was imported; "
+                    "change the section in Nexudus or restore the row",
+                )
+            )
         elif len(same) >= 2:
             ids = ", ".join(str(s.id) for s in same)
-            plans.append(_plan(row, RowStatus.DUPLICATE_EXISTS, same[0],
-                               reason=f"{len(same)} sections already match this row "
-                                      f"(Ids {ids}); remove the extra ones in Nexudus"))
+            plans.append(
+                _plan(
+                    row,
+                    RowStatus.DUPLICATE_EXISTS,
+                    same[0],
+                    reason=f"{len(same)} sections already match this row "
+                    f"(Ids {ids}); remove the extra ones in Nexudus",
+                )
+            )
         elif len(same) == 1:
             plans.append(_plan(row, RowStatus.EXISTS, same[0], reason="already on the server"))
         elif len(elsewhere) >= 2:
             ids = ", ".join(str(s.id) for s in elsewhere)
-            plans.append(_plan(row, RowStatus.DUPLICATE_EXISTS, elsewhere[0],
-                               reason=f"{len(elsewhere)} sections with this title already "
-                                      f"exist at other orders (Ids {ids})"))
+            plans.append(
+                _plan(
+                    row,
+                    RowStatus.DUPLICATE_EXISTS,
+                    elsewhere[0],
+                    reason=f"{len(elsewhere)} sections with this title already "
+                    f"exist at other orders (Ids {ids})",
+                )
+            )
         elif len(elsewhere) == 1:
             there = elsewhere[0]
-            plans.append(_plan(row, RowStatus.MOVED, there,
-                               reason=f"a section with this title is at display order "
-                                      f"{there.display_order} (Id {there.id})"))
+            plans.append(
+                _plan(
+                    row,
+                    RowStatus.MOVED,
+                    there,
+                    reason=f"a section with this title is at display order "
+                    f"{there.display_order} (Id {there.id})",
+                )
+            )
         elif at_order:
             other = at_order[0]
-            plans.append(_plan(row, RowStatus.CONFLICT, other,
-                               reason=f"display order {order} is taken by "
-                                      f"'{other.title}' (Id {other.id})"))
+            plans.append(
+                _plan(
+                    row,
+                    RowStatus.CONFLICT,
+                    other,
+                    reason=f"display order {order} is taken by '{other.title}' (Id {other.id})",
+                )
+            )
         else:
             plans.append(_plan(row, RowStatus.CREATE))
     return plans
 
 
-def _plan(row: PlannedRow, action: RowStatus, section: ServerSection | None = None,
-          reason: str = "") -> RowPlan:
+def _plan(
+    row: PlannedRow, action: RowStatus, section: ServerSection | None = None, reason: str = ""
+) -> RowPlan:
     return RowPlan(
-        source_row=row.source_row, key=row.key, title=_title(row), action=action,
+        source_row=row.source_row,
+        key=row.key,
+        title=_title(row),
+        action=action,
         section_id=section.id if section else None,
         server_title=section.title if section else None,
         server_display_order=section.display_order if section else None,

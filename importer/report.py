@@ -180,8 +180,7 @@ def _row_errors(report: RunReport, results: pd.DataFrame) -> pd.Series:
             by_row[int(row)] = "; ".join(dict.fromkeys(group["message"].astype(str)))
         header = "; ".join(dict.fromkeys(bad[bad["source_row"].isna()]["message"].astype(str)))
     out = []
-    for row, text, status in zip(results.index, errors, results["status"].astype(str),
-                                 strict=True):
+    for row, text, status in zip(results.index, errors, results["status"].astype(str), strict=True):
         if status == RowStatus.INVALID:
             text = by_row.get(int(row)) or header or text
         if not text and status in _NEEDS_FIX:
@@ -231,8 +230,14 @@ def _write_all(report: RunReport, folder: Path, moment: datetime) -> None:
         files.append(PLAN_CSV)
 
     summary = _summary(report, results, moment, [*files, REPORT_HTML, SUMMARY_JSON])
-    page = render_html(sheet=sheet, raw=raw, results=results, needs_fix=needs_fix,
-                       findings=report.findings, summary=summary)
+    page = render_html(
+        sheet=sheet,
+        raw=raw,
+        results=results,
+        needs_fix=needs_fix,
+        findings=report.findings,
+        summary=summary,
+    )
     atomic_write_text(folder / REPORT_HTML, page)
     text = json.dumps(summary, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     atomic_write_text(folder / SUMMARY_JSON, text + "\n")
@@ -383,10 +388,13 @@ def _summary(
     summary.setdefault("report_written_at", utc_iso(moment))
     findings = report.findings
     if findings is not None and "severity" in findings:
-        summary.setdefault("findings", {
-            "errors": int((findings["severity"] == Severity.ERROR).sum()),
-            "warnings": int((findings["severity"] == Severity.WARNING).sum()),
-        })
+        summary.setdefault(
+            "findings",
+            {
+                "errors": int((findings["severity"] == Severity.ERROR).sum()),
+                "warnings": int((findings["severity"] == Severity.WARNING).sum()),
+            },
+        )
     frame = results.reset_index()
     summary.update(count_summary(frame))
     summary["files"] = files

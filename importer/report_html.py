@@ -112,8 +112,9 @@ def _course_table(summary: dict[str, Any]) -> str:
     rows = []
     for course, counts in by_course.items():
         cells = "".join(f'<td class="n">{counts.get(s, 0) or ""}</td>' for s in statuses)
-        rows.append(f"<tr><td>{_h(course)}</td>{cells}"
-                    f'<td class="n">{sum(counts.values())}</td></tr>')
+        rows.append(
+            f'<tr><td>{_h(course)}</td>{cells}<td class="n">{sum(counts.values())}</td></tr>'
+        )
     return _table(["Course ID", *statuses, "Total"], rows, "courses")
 
 
@@ -136,8 +137,17 @@ def _rows_table(
         cells.append(f"<td>{_h(item['errors'])}</td>")
         css = ' class="fix"' if fix else ""
         rows.append(f"<tr{css}>{''.join(cells)}</tr>")
-    headers = ["Row", "Course ID", "Display order", "Title", "Status", "Section Id", "HTTP",
-               "Attempts", "Error"]
+    headers = [
+        "Row",
+        "Course ID",
+        "Display order",
+        "Title",
+        "Status",
+        "Section Id",
+        "HTTP",
+        "Attempts",
+        "Error",
+    ]
     return _table(headers, rows, "rows")
 
 
@@ -146,18 +156,27 @@ def _findings_table(findings: pd.DataFrame | None, limit: int = 2000) -> str:
         return ""
     rows = []
     for item in findings.head(limit).itertuples(index=False):
-        values = [getattr(item, c, None) for c in ("source_row", "column", "severity", "rule",
-                                                    "message")]
+        values = [
+            getattr(item, c, None) for c in ("source_row", "column", "severity", "rule", "message")
+        ]
         rows.append("<tr>" + "".join(f"<td>{_h(v)}</td>" for v in values) + "</tr>")
     more = len(findings) - limit
     note = f"<p>{more} more not shown; see the validation output.</p>" if more > 0 else ""
-    return ("<h2>Findings in the file</h2>"
-            + _table(["Row", "Column", "Severity", "Rule", "Message"], rows, "findings") + note)
+    return (
+        "<h2>Findings in the file</h2>"
+        + _table(["Row", "Column", "Severity", "Rule", "Message"], rows, "findings")
+        + note
+    )
 
 
 def render_html(
-    *, sheet: Sheet, raw: pd.DataFrame, results: pd.DataFrame, needs_fix: pd.Series,
-    findings: pd.DataFrame | None, summary: dict[str, Any],
+    *,
+    sheet: Sheet,
+    raw: pd.DataFrame,
+    results: pd.DataFrame,
+    needs_fix: pd.Series,
+    findings: pd.DataFrame | None,
+    summary: dict[str, Any],
 ) -> str:
     """The page. `raw` and `results` are aligned and indexed by source_row (report._aligned);
     `summary` is the sanitised summary.json content (counts, files, engine facts)."""
@@ -166,7 +185,8 @@ def render_html(
     when = summary.get("started_at") or summary.get("report_written_at")
     counts = [
         f'<li class="{_status_class(status)}">{_h(status)} <b>{n}</b></li>'
-        for status, n in summary["counts_by_status"].items() if n
+        for status, n in summary["counts_by_status"].items()
+        if n
     ]
     message = summary.get("message")
     parts = [
@@ -181,7 +201,8 @@ def render_html(
         f"<p>{_h(message)}</p>" if message else "",
         f'<ul class="counts">{"".join(counts)}</ul>',
         _table(["", ""], _summary_rows(summary), "kv").replace(
-            "<thead><tr><th></th><th></th></tr></thead>", ""),
+            "<thead><tr><th></th><th></th></tr></thead>", ""
+        ),
         "<h2>By course</h2>",
         _course_table(summary),
         f"<h2>Rows ({len(results)})</h2>",

@@ -176,8 +176,9 @@ class Sender:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sections-send") as pool:
             while True:
                 if self.cancel.is_set():
-                    self._stop(StopReason.CANCELLED, "interrupted; run the same command again "
-                               "to continue")
+                    self._stop(
+                        StopReason.CANCELLED, "interrupted; run the same command again to continue"
+                    )
                 done = {f for f in in_flight if f.done()}
                 in_flight -= done
                 for future in done:
@@ -195,21 +196,28 @@ class Sender:
                     if not self.take_write():
                         with self._lock:
                             self._queue.appendleft(item)
-                        self._stop(StopReason.BUDGET, "the write budget (--max-writes) is "
-                                   "spent; run the same command again to continue")
+                        self._stop(
+                            StopReason.BUDGET,
+                            "the write budget (--max-writes) is "
+                            "spent; run the same command again to continue",
+                        )
                         break
                     in_flight.add(pool.submit(self._post, item))
                 if not in_flight:
                     with self._lock:
                         idle = not self._waiting and (
-                            not self._queue or self.result.stop is not None)
+                            not self._queue or self.result.stop is not None
+                        )
                     if idle:
                         break
                     self._wake.clear()
                     self._wake.wait(min(POLL_SECONDS, self._seconds_to_next_due()))
                 else:
-                    wait(in_flight, timeout=min(POLL_SECONDS, self._seconds_to_next_due()),
-                         return_when=FIRST_COMPLETED)
+                    wait(
+                        in_flight,
+                        timeout=min(POLL_SECONDS, self._seconds_to_next_due()),
+                        return_when=FIRST_COMPLETED,
+                    )
         self._settle_leftovers()
         return self.result
 
@@ -219,8 +227,11 @@ class Sender:
         """After the write budget is spent, rows already sent are still reconciled (no
         writes needed), so the report says `created` rather than `ambiguous` for them."""
         with self._lock:
-            return (self.result.stop == StopReason.BUDGET and bool(self._waiting)
-                    and not self._abandoned)
+            return (
+                self.result.stop == StopReason.BUDGET
+                and bool(self._waiting)
+                and not self._abandoned
+            )
 
     def _next_item(self) -> SendItem | None:
         with self._lock:
@@ -233,15 +244,19 @@ class Sender:
             return POLL_SECONDS
         return max(0.0, min(sent) + self.settings.reconcile_grace - self.clock())
 
-    def _schedule_reconciles(self, pool: ThreadPoolExecutor, in_flight: set[Future[None]],
-                             workers: int) -> None:
+    def _schedule_reconciles(
+        self, pool: ThreadPoolExecutor, in_flight: set[Future[None]], workers: int
+    ) -> None:
         """One listing per course once its oldest waiting row's grace has passed."""
         now = self.clock()
         with self._lock:
-            due = [course for course, items in self._waiting.items()
-                   if items and course not in self._reconciling
-                   and min(i.sent_at or 0.0 for i in items) + self.settings.reconcile_grace
-                   <= now]
+            due = [
+                course
+                for course, items in self._waiting.items()
+                if items
+                and course not in self._reconciling
+                and min(i.sent_at or 0.0 for i in items) + self.settings.reconcile_grace <= now
+            ]
         for course in due:
             if len(in_flight) >= workers:
                 return
@@ -257,34 +272,42 @@ class Sender:
             self.result.message = message
         # INFO: the final summary line says it again; the --log-file keeps this one.
         logger.info("stopping the run: %s", message)
-        if reason in (StopReason.CANCELLED, StopReason.AUTH, StopReason.CONFIG,
-                      StopReason.RETRY_AFTER) and self.on_stop is not None:
+        if (
+            reason
+            in (StopReason.CANCELLED, StopReason.AUTH, StopReason.CONFIG, StopReason.RETRY_AFTER)
+            and self.on_stop is not None
+        ):
             self.on_stop()  # wake requests still waiting for a slot: they were never sent
         self._wake.set()
 
     # -- one POST ------------------------------------------------------------------------------
 
     def _post(self, item: SendItem) -> None:
-        record = self.ledger.mark_intent(self.scope, item.key, payload_hash=item.payload_hash,
-                                         source_file=self.source_file,
-                                         source_row=item.source_row)
+        record = self.ledger.mark_intent(
+            self.scope,
+            item.key,
+            payload_hash=item.payload_hash,
+            source_file=self.source_file,
+            source_row=item.source_row,
+        )
         item.attempts = record.attempts
         item.sent_at = record.sent_at
         with self._lock:
             self._attempts_now[item.source_row] += 1
         try:
-            section_id = call_create(lambda: self.client.create_section(item.payload),
-                                     self.policy)
+            section_id = call_create(lambda: self.client.create_section(item.payload), self.policy)
         except AmbiguousError as exc:
             self._failure_counts(True)
             # The grace runs from the answer, not from the intent: the POST may have left
             # much later (waiting for a pacing slot, a Retry-After), and the server may
             # still commit it a while after answering (reliability R3).
             item.sent_at = self.clock()
-            self.ledger.mark(self.scope, item.key, LedgerStatus.AMBIGUOUS, error=str(exc),
-                             sent_at=item.sent_at)
-            logger.info("row %d: outcome unknown (%s); will reconcile", item.source_row,
-                        exc.cause or exc)
+            self.ledger.mark(
+                self.scope, item.key, LedgerStatus.AMBIGUOUS, error=str(exc), sent_at=item.sent_at
+            )
+            logger.info(
+                "row %d: outcome unknown (%s); will reconcile", item.source_row, exc.cause or exc
+            )
             with self._lock:
                 self._waiting[item.key[0]].append(item)
             self._note_answer()
@@ -299,10 +322,12 @@ class Sender:
         except ThrottledError as exc:
             self._not_sent(item, str(exc))
             if exc.retry_after is not None and exc.retry_after > self.policy.max_retry_after:
-                self._stop(StopReason.RETRY_AFTER,
-                           f"the API asked to wait {exc.retry_after:g}s, more than "
-                           f"--max-retry-after {self.policy.max_retry_after:g}s; run the same "
-                           "command again later")
+                self._stop(
+                    StopReason.RETRY_AFTER,
+                    f"the API asked to wait {exc.retry_after:g}s, more than "
+                    f"--max-retry-after {self.policy.max_retry_after:g}s; run the same "
+                    "command again later",
+                )
             else:
                 self._failure_counts(True)
                 self._requeue(item)
@@ -323,8 +348,13 @@ class Sender:
             logger.exception("row %d: unexpected error while posting", item.source_row)
             self._failure_counts(True)
             item.sent_at = self.clock()
-            self.ledger.mark(self.scope, item.key, LedgerStatus.AMBIGUOUS,
-                             error=f"{type(exc).__name__}", sent_at=item.sent_at)
+            self.ledger.mark(
+                self.scope,
+                item.key,
+                LedgerStatus.AMBIGUOUS,
+                error=f"{type(exc).__name__}",
+                sent_at=item.sent_at,
+            )
             with self._lock:
                 self._waiting[item.key[0]].append(item)
         else:
@@ -336,13 +366,14 @@ class Sender:
 
     def _not_sent(self, item: SendItem, why: str) -> None:
         """The POST certainly did not apply: give the row back as pending."""
-        self.ledger.mark(self.scope, item.key, LedgerStatus.PENDING, error=why,
-                         undo_attempt=True)
+        self.ledger.mark(self.scope, item.key, LedgerStatus.PENDING, error=why, undo_attempt=True)
         item.sent_at = None
         with self._lock:
             self._attempts_now[item.source_row] -= 1
-            self.result.outcomes.setdefault(item.source_row, RowOutcome(
-                item.source_row, item.key, item.title, RowStatus.PENDING, errors=why))
+            self.result.outcomes.setdefault(
+                item.source_row,
+                RowOutcome(item.source_row, item.key, item.title, RowStatus.PENDING, errors=why),
+            )
 
     def _requeue(self, item: SendItem) -> None:
         with self._lock:
@@ -365,8 +396,11 @@ class Sender:
             tripped = self._consecutive_failures >= self.settings.breaker > 0
             count = self._consecutive_failures
         if tripped:
-            self._stop(StopReason.BREAKER, f"{count} server or network failures in a row; "
-                       "run the same command again later to continue")
+            self._stop(
+                StopReason.BREAKER,
+                f"{count} server or network failures in a row; "
+                "run the same command again later to continue",
+            )
 
     # -- reconcile ----------------------------------------------------------------------------
 
@@ -383,17 +417,23 @@ class Sender:
             return
         except ThrottledError as exc:
             self._done_reconciling(course_id)
-            self._stop(StopReason.RETRY_AFTER, f"listing course {course_id} was throttled "
-                       f"beyond the cap ({exc}); run the same command again later")
+            self._stop(
+                StopReason.RETRY_AFTER,
+                f"listing course {course_id} was throttled "
+                f"beyond the cap ({exc}); run the same command again later",
+            )
             return
         except (ApiError, Exception) as exc:  # reads are retried already; try later
-            logger.warning("listing course %d failed (%s); will try again", course_id,
-                           type(exc).__name__)
+            logger.warning(
+                "listing course %d failed (%s); will try again", course_id, type(exc).__name__
+            )
             self._failure_counts(True)
             with self._lock:
                 self._list_failures[course_id] += 1
-                if self.result.stop is not None or \
-                        self._list_failures[course_id] >= MAX_LIST_FAILURES:
+                if (
+                    self.result.stop is not None
+                    or self._list_failures[course_id] >= MAX_LIST_FAILURES
+                ):
                     # Leave them `ambiguous`: the next run's plan listing reconciles them.
                     self._abandoned.extend(self._waiting.pop(course_id, []))
                 for item in self._waiting.get(course_id, []):
@@ -407,21 +447,28 @@ class Sender:
         still_waiting: list[SendItem] = []
         for item in items:
             title = normalize_title(item.title)
-            same = [s for s in sections
-                    if s.display_order == item.key[1] and normalize_title(s.title) == title]
+            same = [
+                s
+                for s in sections
+                if s.display_order == item.key[1] and normalize_title(s.title) == title
+            ]
             if len(same) == 1:
-                self.ledger.mark(self.scope, item.key, LedgerStatus.CREATED,
-                                 section_id=same[0].id)
-                self._finish(item, RowStatus.CREATED, section_id=same[0].id,
-                             errors="", note="adopted after an unknown outcome")
+                self.ledger.mark(self.scope, item.key, LedgerStatus.CREATED, section_id=same[0].id)
+                self._finish(
+                    item,
+                    RowStatus.CREATED,
+                    section_id=same[0].id,
+                    errors="",
+                    note="adopted after an unknown outcome",
+                )
             elif len(same) >= 2:
                 ids = ", ".join(str(s.id) for s in same)
                 text = f"{len(same)} sections match this row (Ids {ids}); remove the extra ones"
                 self.ledger.mark(self.scope, item.key, LedgerStatus.FAILED, error=text)
-                self._finish(item, RowStatus.DUPLICATE_EXISTS, section_id=same[0].id,
-                             errors=text)
-            elif item.sent_at is not None and \
-                    started - item.sent_at < self.settings.reconcile_grace:
+                self._finish(item, RowStatus.DUPLICATE_EXISTS, section_id=same[0].id, errors=text)
+            elif (
+                item.sent_at is not None and started - item.sent_at < self.settings.reconcile_grace
+            ):
                 still_waiting.append(item)  # absent, but too early to conclude
             else:
                 self._retry_or_give_up(item)
@@ -440,8 +487,10 @@ class Sender:
     def _retry_or_give_up(self, item: SendItem) -> None:
         """Absent after the grace period: post again, unless it was tried too often."""
         if item.attempts >= self.settings.max_attempts:
-            text = (f"sent {item.attempts} times without a confirmed answer and not found on "
-                    "the server; check the course in Nexudus, then run again")
+            text = (
+                f"sent {item.attempts} times without a confirmed answer and not found on "
+                "the server; check the course in Nexudus, then run again"
+            )
             self.ledger.mark(self.scope, item.key, LedgerStatus.FAILED, error=text)
             self._finish(item, RowStatus.FAILED, errors=text)
             return
@@ -451,13 +500,27 @@ class Sender:
 
     # -- results -------------------------------------------------------------------------------
 
-    def _finish(self, item: SendItem, status: RowStatus, *, section_id: int | None = None,
-                http_status: int | None = None, errors: str = "", note: str = "") -> None:
+    def _finish(
+        self,
+        item: SendItem,
+        status: RowStatus,
+        *,
+        section_id: int | None = None,
+        http_status: int | None = None,
+        errors: str = "",
+        note: str = "",
+    ) -> None:
         with self._lock:
-            outcome = RowOutcome(item.source_row, item.key, item.title, status,
-                                 section_id=section_id, http_status=http_status,
-                                 attempts=self._attempts_now.get(item.source_row, 0),
-                                 errors=errors)
+            outcome = RowOutcome(
+                item.source_row,
+                item.key,
+                item.title,
+                status,
+                section_id=section_id,
+                http_status=http_status,
+                attempts=self._attempts_now.get(item.source_row, 0),
+                errors=errors,
+            )
             self.result.outcomes[item.source_row] = outcome
         if note:
             logger.info("row %d: %s", item.source_row, note)
@@ -473,17 +536,29 @@ class Sender:
             self._waiting.clear()
             self._queue.clear()
         for item in waiting:
-            self._finish(item, RowStatus.AMBIGUOUS,
-                         errors="sent, outcome unknown; the next run reconciles it")
+            self._finish(
+                item,
+                RowStatus.AMBIGUOUS,
+                errors="sent, outcome unknown; the next run reconciles it",
+            )
         for item in queued:
-            if item.source_row not in self.result.outcomes or \
-                    self.result.outcomes[item.source_row].status != RowStatus.PENDING:
+            if (
+                item.source_row not in self.result.outcomes
+                or self.result.outcomes[item.source_row].status != RowStatus.PENDING
+            ):
                 self._finish(item, RowStatus.PENDING, errors="not sent yet; run again")
 
 
 RESULT_COLUMNS: tuple[str, ...] = (
-    "source_row", "course_id", "display_order", "title", "status", "section_id",
-    "http_status", "attempts", "errors",
+    "source_row",
+    "course_id",
+    "display_order",
+    "title",
+    "status",
+    "section_id",
+    "http_status",
+    "attempts",
+    "errors",
 )
 
 

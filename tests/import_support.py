@@ -71,13 +71,24 @@ def write_csv(path: Path, data: Sequence[Row]) -> Path:
 def seed_section(url: str, course: int, order: int, title: str) -> int:
     """Create a section directly (as a person in Nexudus would), return its Id."""
     with httpx.Client(base_url=url, timeout=10) as client:
-        token = client.post("/api/token", data={
-            "grant_type": "password", "username": ADMIN.username, "password": ADMIN.password,
-        }).json()["access_token"]
-        body = {"CourseId": course, "Title": title, "DisplayOrder": order, "UnlockType": 1,
-                "UnlockAfterDays": 0}
-        answer = client.post("/api/content/coursesections", json=body,
-                             headers={"Authorization": f"Bearer {token}"})
+        token = client.post(
+            "/api/token",
+            data={
+                "grant_type": "password",
+                "username": ADMIN.username,
+                "password": ADMIN.password,
+            },
+        ).json()["access_token"]
+        body = {
+            "CourseId": course,
+            "Title": title,
+            "DisplayOrder": order,
+            "UnlockType": 1,
+            "UnlockAfterDays": 0,
+        }
+        answer = client.post(
+            "/api/content/coursesections", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
         answer.raise_for_status()
         return int(answer.json()["Value"]["Id"])
 
@@ -85,8 +96,13 @@ def seed_section(url: str, course: int, order: int, title: str) -> int:
 def settings(path: Path, url: str, tmp: Path, **overrides: Any) -> JobSettings:
     """JobSettings for a fast loopback run; state and reports under `tmp`."""
     values: dict[str, Any] = {
-        "input": path, "api_url": url, "credentials": CREATOR, **FAST,
-        "reconcile_grace": 0.2, "state_dir": tmp / "state", "report_dir": tmp / "reports",
+        "input": path,
+        "api_url": url,
+        "credentials": CREATOR,
+        **FAST,
+        "reconcile_grace": 0.2,
+        "state_dir": tmp / "state",
+        "report_dir": tmp / "reports",
         "sleep": lambda seconds: None,
     }
     values.update(overrides)
@@ -95,8 +111,7 @@ def settings(path: Path, url: str, tmp: Path, **overrides: Any) -> JobSettings:
 
 def server_keys(url: str) -> Counter[tuple[int, int, str]]:
     """(course, order, title) -> how many sections the server holds with that key."""
-    return Counter((s["CourseId"], s["DisplayOrder"], s["Title"])
-                   for s in control(url, "sections"))
+    return Counter((s["CourseId"], s["DisplayOrder"], s["Title"]) for s in control(url, "sections"))
 
 
 def assert_exactly_once(url: str, data: Sequence[Row], *, others: int = 0) -> None:

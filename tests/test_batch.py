@@ -236,8 +236,11 @@ def test_unreadable_file_fails_with_a_note(tmp_path: Path) -> None:
 
 def test_batch_summary_never_holds_a_password_from_the_api_url(tmp_path: Path) -> None:
     """The batch summary (also sent to the webhook) shows the API host, never user:password@."""
-    job = JobSettings(input=tmp_path, api_url="https://someone:s3cret-pw@api.example.com/",
-                      credentials=Credentials(token="t"))
+    job = JobSettings(
+        input=tmp_path,
+        api_url="https://someone:s3cret-pw@api.example.com/",
+        credentials=Credentials(token="t"),
+    )
     result = run_batch(BatchSettings(inbox=tmp_path, job=job))
     assert result.summary["api_url"] == "https://api.example.com/"
     assert "s3cret-pw" not in result.summary_path.read_text(encoding="utf-8")
@@ -433,9 +436,21 @@ def test_permission_problem_leaves_the_file_in_the_inbox(
     _valid(inbox)
     env = _env() | {"NEXUDUS_USERNAME": "viewer@example.com", "NEXUDUS_PASSWORD": "viewer"}
     result = subprocess.run(
-        [sys.executable, "-m", "importer", "batch", "--inbox", str(inbox), "--api-url", api.url,
-         *FAST],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "importer",
+            "batch",
+            "--inbox",
+            str(inbox),
+            "--api-url",
+            api.url,
+            *FAST,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == ExitCode.CONFIG, result.stdout + result.stderr
     assert (inbox / "a_valid.csv").is_file()

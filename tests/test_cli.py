@@ -86,8 +86,15 @@ def test_unusable_folder_or_address_is_one_line_exit_3(tmp_path: Path, extra: li
     data = tmp_path / "in.csv"
     data.write_bytes((ROOT / "templates" / "course_sections.csv").read_bytes())
     result = subprocess.run(
-        [sys.executable, "-m", "importer", "import", str(data), "--quiet",
-         *(arg.format(blocker=blocker) for arg in extra)],
+        [
+            sys.executable,
+            "-m",
+            "importer",
+            "import",
+            str(data),
+            "--quiet",
+            *(arg.format(blocker=blocker) for arg in extra),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,

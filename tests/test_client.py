@@ -426,8 +426,12 @@ def test_a_wrong_api_url_is_a_config_error_not_retried(status: int) -> None:
         seen.append(request.url.path)
         return httpx.Response(status, headers={"Location": "https://elsewhere.test/"})
 
-    client = NexudusClient(BASE, CREDS, transport=httpx.MockTransport(handler),
-                           read_policy=RetryPolicy(sleep=lambda s: None))
+    client = NexudusClient(
+        BASE,
+        CREDS,
+        transport=httpx.MockTransport(handler),
+        read_policy=RetryPolicy(sleep=lambda s: None),
+    )
     with client, pytest.raises(ConfigError, match="check --api-url"):
         client.list_sections(101)
     assert seen == ["/api/token"]

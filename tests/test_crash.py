@@ -25,18 +25,43 @@ pytestmark = pytest.mark.slow
 ENV = {**os.environ, "NEXUDUS_USERNAME": "creator@example.com", "NEXUDUS_PASSWORD": "creator"}
 for _name in ("NEXUDUS_TOKEN", "NEXUDUS_TOTP", "NEXUDUS_API_URL"):
     ENV.pop(_name, None)
-FAST = ["--writes-per-minute", "60000", "--requests-per-minute", "120000",
-        "--min-interval", "0", "--reconcile-grace", "0.3", "--quiet"]
+FAST = [
+    "--writes-per-minute",
+    "60000",
+    "--requests-per-minute",
+    "120000",
+    "--min-interval",
+    "0",
+    "--reconcile-grace",
+    "0.3",
+    "--quiet",
+]
 
 
 @pytest.fixture
 def sandbox_process(tmp_path: Path) -> Iterator[str]:
     """`sections sandbox` in its own process: 10% ambiguous outcomes, 10% clean failures."""
-    command = [sys.executable, "-m", "importer", "sandbox", "--port", "0", "--control",
-               "--db", str(tmp_path / "sandbox.sqlite3"), "--ambiguous-rate", "0.1",
-               "--fail-rate", "0.1", "--seed", "3", "--no-throttle"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True, env=ENV)
+    command = [
+        sys.executable,
+        "-m",
+        "importer",
+        "sandbox",
+        "--port",
+        "0",
+        "--control",
+        "--db",
+        str(tmp_path / "sandbox.sqlite3"),
+        "--ambiguous-rate",
+        "0.1",
+        "--fail-rate",
+        "0.1",
+        "--seed",
+        "3",
+        "--no-throttle",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV
+    )
     try:
         assert process.stdout is not None
         first = process.stdout.readline().strip()
@@ -51,13 +76,26 @@ def sandbox_process(tmp_path: Path) -> Iterator[str]:
 
 
 def importer_command(path: Path, url: str, tmp: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "importer", "import", str(path), "--api-url", url,
-            "--state-dir", str(tmp / "state"), "--report-dir", str(tmp / "reports"),
-            *FAST, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "importer",
+        "import",
+        str(path),
+        "--api-url",
+        url,
+        "--state-dir",
+        str(tmp / "state"),
+        "--report-dir",
+        str(tmp / "reports"),
+        *FAST,
+        *extra,
+    ]
 
 
-def kill_when(process: subprocess.Popen, url: str, posts_at_least: int,
-              timeout: float = 30.0) -> bool:
+def kill_when(
+    process: subprocess.Popen, url: str, posts_at_least: int, timeout: float = 30.0
+) -> bool:
     """SIGKILL `process` once the sandbox has seen `posts_at_least` POSTs; False if it ended."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -95,8 +133,9 @@ def test_killed_three_times_then_run_to_the_end_leaves_each_row_once(
     kills = 0
     for _ in range(3):
         target = posts(url) + rng.randint(3, 25)
-        process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         kills += kill_when(process, url, target)
     assert kills >= 2  # the runs really were cut short
     assert run_to_the_end(command) == 0
@@ -107,16 +146,15 @@ def test_killed_three_times_then_run_to_the_end_leaves_each_row_once(
     assert posts(url) == before
 
 
-def test_lost_state_folder_is_rebuilt_from_the_server(
-    tmp_path: Path, sandbox_process: str
-) -> None:
+def test_lost_state_folder_is_rebuilt_from_the_server(tmp_path: Path, sandbox_process: str) -> None:
     """Checklist 5: journal deleted after a partial run: adopt what exists, post the rest."""
     url = sandbox_process
     data = rows(40, course=103)
     path = write_csv(tmp_path / "in.csv", data)
     command = importer_command(path, url, tmp_path)
-    process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     kill_when(process, url, 15)
     shutil.rmtree(tmp_path / "state")
     assert run_to_the_end(command) == 0
@@ -132,8 +170,7 @@ def test_a_second_concurrent_run_is_refused_and_a_killed_run_leaves_no_stale_loc
     data = rows(30, course=101, prefix="Slow")
     path = write_csv(tmp_path / "in.csv", data)
     slow = importer_command(path, url, tmp_path, "--writes-per-minute", "300")
-    first = subprocess.Popen(slow, env=ENV, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(slow, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while posts(url) < 1 and time.monotonic() < deadline:

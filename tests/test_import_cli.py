@@ -35,8 +35,16 @@ from importer.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]
 CREATOR_ENV = {"NEXUDUS_USERNAME": "creator@example.com", "NEXUDUS_PASSWORD": "creator"}
-FAST = ["--writes-per-minute", "60000", "--requests-per-minute", "120000",
-        "--min-interval", "0", "--reconcile-grace", "0.2"]
+FAST = [
+    "--writes-per-minute",
+    "60000",
+    "--requests-per-minute",
+    "120000",
+    "--min-interval",
+    "0",
+    "--reconcile-grace",
+    "0.2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +66,40 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def sections(*args: str, env: dict[str, str] | None = None,
-             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "importer", *args], capture_output=True,
-                          text=True, env=env if env is not None else base_env(**CREATOR_ENV),
-                          cwd=cwd, timeout=120)
+def sections(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "importer", *args],
+        capture_output=True,
+        text=True,
+        env=env if env is not None else base_env(**CREATOR_ENV),
+        cwd=cwd,
+        timeout=120,
+    )
 
 
-def run_import(path: Path, url: str, tmp: Path, *extra: str, command: str = "import",
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return sections(command, str(path), "--api-url", url, "--state-dir", str(tmp / "state"),
-                    "--report-dir", str(tmp / "reports"), *FAST, *extra, env=env)
+def run_import(
+    path: Path,
+    url: str,
+    tmp: Path,
+    *extra: str,
+    command: str = "import",
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    return sections(
+        command,
+        str(path),
+        "--api-url",
+        url,
+        "--state-dir",
+        str(tmp / "state"),
+        "--report-dir",
+        str(tmp / "reports"),
+        *FAST,
+        *extra,
+        env=env,
+    )
 
 
 def latest_report(tmp: Path) -> Path:
@@ -144,13 +175,23 @@ def test_rows_needing_attention_exit_1(url: str, tmp_path: Path) -> None:
     seed_section(url, 101, 9, "Section 3")  # row 3 is at order 9 on the server: moved
     seed_section(url, 102, 1, "Section 1")  # two matches for (102, 1): duplicate_exists
     seed_section(url, 102, 1, "section 1")
-    data = [(101, 1, "Section 1"), (101, 2, "Section 2"), (101, 3, "Section 3"),
-            (102, 1, "Section 1"), (999, 1, "Nowhere")]
+    data = [
+        (101, 1, "Section 1"),
+        (101, 2, "Section 2"),
+        (101, 3, "Section 3"),
+        (102, 1, "Section 1"),
+        (999, 1, "Nowhere"),
+    ]
     path = write_csv(tmp_path / "in.csv", data)
     done = run_import(path, url, tmp_path)
     assert done.returncode == 1, done.stderr
-    assert statuses(tmp_path) == ["created", "conflict", "moved", "duplicate_exists",
-                                  "course_not_found"]
+    assert statuses(tmp_path) == [
+        "created",
+        "conflict",
+        "moved",
+        "duplicate_exists",
+        "course_not_found",
+    ]
     # the per-course table is readable in a log: status names are never cut to "dupl…"
     header = next(line for line in done.stdout.splitlines() if "Course" in line)
     assert "duplicate_exists" in header and "course_not_found" in header, done.stdout
@@ -160,8 +201,9 @@ def test_rows_needing_attention_exit_1(url: str, tmp_path: Path) -> None:
 def test_changed_since_import_is_reported_not_posted(url: str, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "in.csv", rows(3))
     assert run_import(path, url, tmp_path).returncode == 0
-    write_csv(path, [(101, 1, "Section 1"), (101, 2, "Section 2 (new name)"),
-                     (101, 3, "Section 3")])
+    write_csv(
+        path, [(101, 1, "Section 1"), (101, 2, "Section 2 (new name)"), (101, 3, "Section 3")]
+    )
     before = posts(url)
     done = run_import(path, url, tmp_path)
     assert done.returncode == 1
@@ -216,9 +258,7 @@ def test_no_credentials_exit_3_naming_the_variables(url: str, tmp_path: Path) ->
     assert control(url, "stats")["requests"] == {}
 
 
-def test_wrong_password_exits_3_with_one_line_and_never_shows_it(
-    url: str, tmp_path: Path
-) -> None:
+def test_wrong_password_exits_3_with_one_line_and_never_shows_it(url: str, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "in.csv", rows(2))
     secret = "Wr0ng-pass-XYZ"
     env = base_env(NEXUDUS_USERNAME="creator@example.com", NEXUDUS_PASSWORD=secret)
@@ -226,8 +266,9 @@ def test_wrong_password_exits_3_with_one_line_and_never_shows_it(
     done = run_import(path, url, tmp_path, "--log-file", str(log), env=env)
     assert done.returncode == 3
     assert done.stdout == ""  # no table of untouched `pending` rows
-    errors = [line for line in done.stderr.splitlines()
-              if not line.startswith(("validate:", "plan:"))]  # progress lines
+    errors = [
+        line for line in done.stderr.splitlines() if not line.startswith(("validate:", "plan:"))
+    ]  # progress lines
     assert len(errors) == 1 and errors[0].startswith("sections: "), done.stderr
     assert "refused the password" in errors[0] and "NEXUDUS_PASSWORD" in errors[0]
     assert secret not in done.stderr + log.read_text(encoding="utf-8")
@@ -276,14 +317,21 @@ def test_no_output_file_or_log_line_contains_the_token_or_password(
     url: str, tmp_path: Path
 ) -> None:
     """Checklist 30: token (NEXUDUS_TOKEN run) and password (password-grant run)."""
-    token = httpx.post(f"{url}/api/token", data={
-        "grant_type": "password", "username": "creator@example.com",
-        "password": "creator"}).json()["access_token"]
+    token = httpx.post(
+        f"{url}/api/token",
+        data={"grant_type": "password", "username": "creator@example.com", "password": "creator"},
+    ).json()["access_token"]
     configure(url, ambiguous_rate=0.5)  # make the log talk about failures too
     path = write_csv(tmp_path / "in.csv", rows(6))
     outputs = []
-    with_token = run_import(path, url, tmp_path, "--log-file", str(tmp_path / "token.log"),
-                            env=base_env(NEXUDUS_TOKEN=token))
+    with_token = run_import(
+        path,
+        url,
+        tmp_path,
+        "--log-file",
+        str(tmp_path / "token.log"),
+        env=base_env(NEXUDUS_TOKEN=token),
+    )
     outputs += [with_token.stdout, with_token.stderr]
     write_csv(path, rows(6, start=10))
     password = "creator"
@@ -307,8 +355,7 @@ def test_sandbox_flag_works_with_no_setup(tmp_path: Path) -> None:
     done = sections("import", str(sample), "--sandbox", env=base_env(), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "created: 13" in done.stdout and "Report: " in done.stdout
-    again = sections("import", str(sample), "--sandbox", "--quiet", env=base_env(),
-                     cwd=tmp_path)
+    again = sections("import", str(sample), "--sandbox", "--quiet", env=base_env(), cwd=tmp_path)
     assert again.returncode == 0
     assert "exists: 13" in again.stdout
     assert (tmp_path / ".sections-state" / "sandbox.sqlite3").exists()
@@ -320,12 +367,32 @@ def test_ctrl_c_records_what_was_sent_writes_the_report_and_exits_4(
 ) -> None:
     data = rows(40)
     path = write_csv(tmp_path / "in.csv", data)
-    command = [sys.executable, "-m", "importer", "import", str(path), "--api-url", url,
-               "--state-dir", str(tmp_path / "state"), "--report-dir", str(tmp_path / "reports"),
-               "--writes-per-minute", "600", "--requests-per-minute", "6000",
-               "--min-interval", "0"]
-    process = subprocess.Popen(command, env=base_env(**CREATOR_ENV), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "importer",
+        "import",
+        str(path),
+        "--api-url",
+        url,
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--report-dir",
+        str(tmp_path / "reports"),
+        "--writes-per-minute",
+        "600",
+        "--requests-per-minute",
+        "6000",
+        "--min-interval",
+        "0",
+    ]
+    process = subprocess.Popen(
+        command,
+        env=base_env(**CREATOR_ENV),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while posts(url) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -352,8 +419,10 @@ def test_progress_lines_when_not_on_a_terminal() -> None:
         display(event)  # too soon: not printed
         now[0] = 6.0
         display(ProgressEvent("send", 5, 10, {"created": 5}, 30.0, 10.0))
-    assert lines == ["send: 3/10 rows, 30.0 writes/min, ETA 14s (created 3)",
-                     "send: 5/10 rows, 30.0 writes/min, ETA 10s (created 5)"]
+    assert lines == [
+        "send: 3/10 rows, 30.0 writes/min, ETA 14s (created 3)",
+        "send: 5/10 rows, 30.0 writes/min, ETA 10s (created 5)",
+    ]
     assert describe(ProgressEvent("plan", 0, 10)) == "plan: reading the server for 10 row(s)"
     quiet: list[str] = []
     with ProgressDisplay(quiet=True, terminal=False, echo=quiet.append) as silent:
@@ -364,9 +433,23 @@ def test_progress_lines_when_not_on_a_terminal() -> None:
 def test_plan_and_import_share_their_options() -> None:
     plan_help = sections("plan", "--help", env=base_env()).stdout
     import_help = sections("import", "--help", env=base_env()).stdout
-    for option in ("--api-url", "--sandbox", "--skip-invalid", "--sheet", "--delimiter",
-                   "--writes-per-minute", "--requests-per-minute", "--max-writes",
-                   "--concurrency", "--max-retry-after", "--reconcile-grace", "--breaker",
-                   "--state-dir", "--report-dir", "--quiet", "--log-file"):
+    for option in (
+        "--api-url",
+        "--sandbox",
+        "--skip-invalid",
+        "--sheet",
+        "--delimiter",
+        "--writes-per-minute",
+        "--requests-per-minute",
+        "--max-writes",
+        "--concurrency",
+        "--max-retry-after",
+        "--reconcile-grace",
+        "--breaker",
+        "--state-dir",
+        "--report-dir",
+        "--quiet",
+        "--log-file",
+    ):
         assert option in plan_help and option in import_help, option
     assert "  --dry-run" in import_help and "  --dry-run" not in plan_help

@@ -25,23 +25,24 @@ API = "https://spaces.nexudus.com"
 
 def test_intent_is_committed_before_the_outcome_and_counts_attempts(tmp_path: Path) -> None:
     with Ledger.open(tmp_path, clock=lambda: 1000.0) as ledger:
-        first = ledger.mark_intent(API, (101, 1), payload_hash="h1", source_file="a.csv",
-                                   source_row=2)
+        first = ledger.mark_intent(
+            API, (101, 1), payload_hash="h1", source_file="a.csv", source_row=2
+        )
         assert (first.status, first.attempts, first.sent_at) == (LedgerStatus.SENDING, 1, 1000.0)
         # A second process sees the intent at once (committed, not pending in a transaction).
         other = sqlite3.connect(tmp_path / LEDGER_FILENAME)
         assert other.execute("SELECT status FROM sections").fetchone() == ("sending",)
         ledger.mark(API, (101, 1), LedgerStatus.AMBIGUOUS, error="HTTP 502")
-        again = ledger.mark_intent(API, (101, 1), payload_hash="h1", source_file="a.csv",
-                                   source_row=2)
+        again = ledger.mark_intent(
+            API, (101, 1), payload_hash="h1", source_file="a.csv", source_row=2
+        )
         assert again.attempts == 2
         ledger.mark(API, (101, 1), LedgerStatus.CREATED, section_id=77)
         other.close()
     with Ledger.open(tmp_path) as reopened:  # survives closing
         record = reopened.get(API + "/", (101, 1))  # the URL is normalised
         assert record is not None
-        assert (record.status, record.section_id, record.attempts) == (
-            LedgerStatus.CREATED, 77, 2)
+        assert (record.status, record.section_id, record.attempts) == (LedgerStatus.CREATED, 77, 2)
         assert record.payload_hash == "h1" and record.source_row == 2
 
 
@@ -63,8 +64,13 @@ def test_undo_attempt_gives_back_a_send_that_never_happened(tmp_path: Path) -> N
 
 def test_mark_many_and_records_are_scoped_by_api(tmp_path: Path) -> None:
     with Ledger.open(tmp_path) as ledger:
-        ledger.mark_many(API, [Mark((1, n), LedgerStatus.EXISTS, payload_hash="h",
-                                    section_id=n) for n in range(1, 4)])
+        ledger.mark_many(
+            API,
+            [
+                Mark((1, n), LedgerStatus.EXISTS, payload_hash="h", section_id=n)
+                for n in range(1, 4)
+            ],
+        )
         ledger.mark("http://127.0.0.1:9", (1, 1), LedgerStatus.CREATED, section_id=9)
         assert sorted(ledger.records(API)) == [(1, 1), (1, 2), (1, 3)]
         assert ledger.records(API)[(1, 2)].section_id == 2
@@ -81,8 +87,7 @@ def test_payload_hash_ignores_key_order_but_not_values() -> None:
 def test_second_lock_on_the_same_state_is_refused_at_once(tmp_path: Path) -> None:
     with state_lock(tmp_path):
         started = time.monotonic()
-        with pytest.raises(LockedError, match="another import is running on"), \
-                state_lock(tmp_path):
+        with pytest.raises(LockedError, match="another import is running on"), state_lock(tmp_path):
             pass
         assert time.monotonic() - started < 1
     with state_lock(tmp_path):  # released

@@ -24,8 +24,13 @@ from importer.validate import ValidRow
 
 
 def row(source_row: int, course: int, order: int, title: str) -> ValidRow:
-    payload = {"CourseId": course, "Title": title, "DisplayOrder": order, "UnlockType": 1,
-               "UnlockAfterDays": 0}
+    payload = {
+        "CourseId": course,
+        "Title": title,
+        "DisplayOrder": order,
+        "UnlockType": 1,
+        "UnlockAfterDays": 0,
+    }
     return ValidRow(source_row, (course, order), payload)
 
 
@@ -45,20 +50,30 @@ def test_titles_compare_trimmed_nfc_and_casefolded() -> None:
 
 def test_each_action() -> None:
     valid = [
-        row(2, 101, 1, "New one"),          # create
-        row(3, 101, 2, "Café"),             # exists (NFD, spaces, case on the server)
-        row(4, 101, 3, "Moved away"),       # moved: the title sits at order 9
-        row(5, 101, 4, "Mine"),             # conflict: order 4 holds another title
-        row(6, 101, 5, "Twice"),            # duplicate_exists: two matches at order 5
-        row(7, 999, 1, "Nowhere"),          # course_not_found
+        row(2, 101, 1, "New one"),  # create
+        row(3, 101, 2, "Café"),  # exists (NFD, spaces, case on the server)
+        row(4, 101, 3, "Moved away"),  # moved: the title sits at order 9
+        row(5, 101, 4, "Mine"),  # conflict: order 4 holds another title
+        row(6, 101, 5, "Twice"),  # duplicate_exists: two matches at order 5
+        row(7, 999, 1, "Nowhere"),  # course_not_found
     ]
-    server = {101: [section(11, 2, " CAFE\u0301 "), section(12, 9, "moved away"),
-                    section(13, 4, "Theirs"), section(14, 5, "Twice"), section(15, 5, "twice")],
-              999: None}
+    server = {
+        101: [
+            section(11, 2, " CAFE\u0301 "),
+            section(12, 9, "moved away"),
+            section(13, 4, "Theirs"),
+            section(14, 5, "Twice"),
+            section(15, 5, "twice"),
+        ],
+        999: None,
+    }
     plans = classify(valid, server)
     assert actions(plans) == [
-        (RowStatus.CREATE, None), (RowStatus.EXISTS, 11), (RowStatus.MOVED, 12),
-        (RowStatus.CONFLICT, 13), (RowStatus.DUPLICATE_EXISTS, 14),
+        (RowStatus.CREATE, None),
+        (RowStatus.EXISTS, 11),
+        (RowStatus.MOVED, 12),
+        (RowStatus.CONFLICT, 13),
+        (RowStatus.DUPLICATE_EXISTS, 14),
         (RowStatus.COURSE_NOT_FOUND, None),
     ]
     assert plans[2].server_display_order == 9
@@ -73,8 +88,9 @@ def test_a_title_claimed_by_its_own_row_does_not_make_another_row_moved() -> Non
 
 
 def test_two_sections_with_the_title_elsewhere_are_duplicate_exists() -> None:
-    plans = classify([row(2, 101, 1, "Intro")],
-                     {101: [section(31, 7, "Intro"), section(32, 8, "Intro")]})
+    plans = classify(
+        [row(2, 101, 1, "Intro")], {101: [section(31, 7, "Intro"), section(32, 8, "Intro")]}
+    )
     assert actions(plans) == [(RowStatus.DUPLICATE_EXISTS, 31)]
 
 
@@ -84,12 +100,26 @@ def test_changed_since_import_needs_our_ledger_record_and_a_different_payload() 
     server = {101: [section(41, 1, "Intro"), section(42, 2, "Second")]}
 
     def record(r: ValidRow, payload: dict, status: LedgerStatus, sid: int) -> LedgerRecord:
-        return LedgerRecord("u", r.key[0], r.key[1], payload_hash(payload), status, sid, 1,
-                            1.0, 1.0, "a.csv", r.source_row, None)
+        return LedgerRecord(
+            "u",
+            r.key[0],
+            r.key[1],
+            payload_hash(payload),
+            status,
+            sid,
+            1,
+            1.0,
+            1.0,
+            "a.csv",
+            r.source_row,
+            None,
+        )
 
     original = {**edited.payload, "Title": "Intro"}
-    ledger = {edited.key: record(edited, original, LedgerStatus.CREATED, 41),
-              same.key: record(same, same.payload, LedgerStatus.CREATED, 42)}
+    ledger = {
+        edited.key: record(edited, original, LedgerStatus.CREATED, 41),
+        same.key: record(same, same.payload, LedgerStatus.CREATED, 42),
+    }
     plans = classify([edited, same], server, ledger)
     assert actions(plans) == [(RowStatus.CHANGED_SINCE_IMPORT, 41), (RowStatus.EXISTS, 42)]
     # Without our record the same edit is a plain conflict (someone else's section).
@@ -119,8 +149,14 @@ def test_plan_reads_each_course_once_and_never_writes(tmp_path: Path) -> None:
     assert delta["GET /api/content/coursesections"] == 2  # 999 is never listed
     assert result.exit_code == 1  # course_not_found needs attention
     assert result.plan is not None
-    assert result.plan["action"].tolist() == ["exists", "create", "create", "create", "create",
-                                              "course_not_found"]
+    assert result.plan["action"].tolist() == [
+        "exists",
+        "create",
+        "create",
+        "create",
+        "create",
+        "course_not_found",
+    ]
     assert result.plan["section_id"].iloc[0] == existing
     assert result.report_dir is not None and (result.report_dir / "plan.csv").exists()
     assert not (tmp_path / "state").exists()  # a plan writes no state

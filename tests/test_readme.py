@@ -21,7 +21,11 @@ def test_python_example_runs_and_prints_what_it_says(tmp_path: Path) -> None:
     code = _block("python-example").replace("/tmp/reports", str(tmp_path / "reports"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUDUS_")}
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env=env,
     )
     assert result.returncode == 0, result.stderr

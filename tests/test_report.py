@@ -24,8 +24,12 @@ from importer.report import RunReport, count_summary, write_report
 
 NOW = datetime(2026, 11, 27, 9, 30, 0, tzinfo=UTC)
 HEADERS = ["Course ID", "Section title", "Display order", "Unlock type", "Notes"]
-COLUMNS = {"CourseId": "Course ID", "Title": "Section title", "DisplayOrder": "Display order",
-           "UnlockType": "Unlock type"}
+COLUMNS = {
+    "CourseId": "Course ID",
+    "Title": "Section title",
+    "DisplayOrder": "Display order",
+    "UnlockType": "Unlock type",
+}
 FORMULAS = ["=cmd|' /C calc'!A0", "@SUM(1)", "+1", "-2", "\tx"]
 
 # (source_row, cells, status, section_id, http_status, attempts, errors)
@@ -42,36 +46,60 @@ ROWS = [
 def make_sheet(path: Path, rows=ROWS, *, fmt="csv", header_row=1, delimiter=None) -> Sheet:
     raw = pd.DataFrame([cells for _, cells, *_ in rows], columns=HEADERS, dtype=object)
     raw.insert(0, "source_row", [r[0] for r in rows])
-    return Sheet(raw=raw, columns=dict(COLUMNS), unknown=["Notes"], findings=[], path=path,
-                 format=fmt, sheet_name="Outline" if fmt == "xlsx" else None,
-                 delimiter=delimiter, header_row=header_row)
+    return Sheet(
+        raw=raw,
+        columns=dict(COLUMNS),
+        unknown=["Notes"],
+        findings=[],
+        path=path,
+        format=fmt,
+        sheet_name="Outline" if fmt == "xlsx" else None,
+        delimiter=delimiter,
+        header_row=header_row,
+    )
 
 
 def make_results(rows=ROWS) -> pd.DataFrame:
     def as_int(text: str) -> int | None:
         return int(text) if text.isdigit() else None
 
-    return pd.DataFrame({
-        "source_row": [r[0] for r in rows],
-        "course_id": pd.array([as_int(r[1][0]) for r in rows], dtype="Int64"),
-        "display_order": pd.array([as_int(r[1][2]) for r in rows], dtype="Int64"),
-        "title": [r[1][1] for r in rows],
-        "status": [r[2] for r in rows],
-        "section_id": pd.array([r[3] for r in rows], dtype="Int64"),
-        "http_status": pd.array([r[4] for r in rows], dtype="Int64"),
-        "attempts": [r[5] for r in rows],
-        "errors": [r[6] for r in rows],
-    })
+    return pd.DataFrame(
+        {
+            "source_row": [r[0] for r in rows],
+            "course_id": pd.array([as_int(r[1][0]) for r in rows], dtype="Int64"),
+            "display_order": pd.array([as_int(r[1][2]) for r in rows], dtype="Int64"),
+            "title": [r[1][1] for r in rows],
+            "status": [r[2] for r in rows],
+            "section_id": pd.array([r[3] for r in rows], dtype="Int64"),
+            "http_status": pd.array([r[4] for r in rows], dtype="Int64"),
+            "attempts": [r[5] for r in rows],
+            "errors": [r[6] for r in rows],
+        }
+    )
 
 
 def make_findings() -> pd.DataFrame:
-    return findings_frame([
-        Finding(Rule.NOT_AN_INTEGER, "Course ID must be a whole number", source_row=6,
-                column="Course ID", field="CourseId", value="abc"),
-        Finding(Rule.INVALID_UNLOCK_TYPE, "Unlock type must be Immediate, Sequential or Timed",
-                source_row=6, column="Unlock type", field="UnlockType", value="Sometimes"),
-        Finding(Rule.UNKNOWN_COLUMN, "Column Notes is not a known column", column="Notes"),
-    ])
+    return findings_frame(
+        [
+            Finding(
+                Rule.NOT_AN_INTEGER,
+                "Course ID must be a whole number",
+                source_row=6,
+                column="Course ID",
+                field="CourseId",
+                value="abc",
+            ),
+            Finding(
+                Rule.INVALID_UNLOCK_TYPE,
+                "Unlock type must be Immediate, Sequential or Timed",
+                source_row=6,
+                column="Unlock type",
+                field="UnlockType",
+                value="Sometimes",
+            ),
+            Finding(Rule.UNKNOWN_COLUMN, "Column Notes is not a known column", column="Notes"),
+        ]
+    )
 
 
 SUMMARY = {
@@ -88,9 +116,13 @@ SUMMARY = {
 
 
 def run(tmp_path: Path, sheet: Sheet, results: pd.DataFrame | None = None, **kw) -> Path:
-    report = RunReport(sheet=sheet, results=make_results() if results is None else results,
-                       findings=kw.pop("findings", make_findings()),
-                       summary=kw.pop("summary", dict(SUMMARY)), **kw)
+    report = RunReport(
+        sheet=sheet,
+        results=make_results() if results is None else results,
+        findings=kw.pop("findings", make_findings()),
+        summary=kw.pop("summary", dict(SUMMARY)),
+        **kw,
+    )
     return write_report(report, tmp_path / "reports", now=NOW)
 
 
@@ -137,15 +169,22 @@ def test_folder_name_and_files_for_csv_input(tmp_path: Path) -> None:
     folder = run(tmp_path, make_sheet(tmp_path / "outline.csv"))
     assert folder == tmp_path / "reports" / "outline-20261127T093000Z"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "errors.csv", "report.html", "results.csv", "summary.json"]
+        "errors.csv",
+        "report.html",
+        "results.csv",
+        "summary.json",
+    ]
 
 
 def test_folder_name_collisions_get_a_suffix(tmp_path: Path) -> None:
     """Same input and second: -2, -3 instead of overwriting an earlier report."""
     sheet = make_sheet(tmp_path / "outline.csv")
     names = [run(tmp_path, sheet).name for _ in range(3)]
-    assert names == ["outline-20261127T093000Z", "outline-20261127T093000Z-2",
-                     "outline-20261127T093000Z-3"]
+    assert names == [
+        "outline-20261127T093000Z",
+        "outline-20261127T093000Z-2",
+        "outline-20261127T093000Z-3",
+    ]
 
 
 def test_unwritable_report_root_is_a_one_line_config_error(tmp_path: Path) -> None:
@@ -160,16 +199,36 @@ def test_results_csv_has_every_row_in_input_order(tmp_path: Path) -> None:
     """source_row, the person's columns as typed, then what happened to the row."""
     folder = run(tmp_path, make_sheet(tmp_path / "outline.csv"))
     rows = read_csv(folder / "results.csv")
-    assert rows[0] == ["source_row", *HEADERS, "status", "section_id", "http_status",
-                       "attempts", "errors"]
+    assert rows[0] == [
+        "source_row",
+        *HEADERS,
+        "status",
+        "section_id",
+        "http_status",
+        "attempts",
+        "errors",
+    ]
     assert [r[0] for r in rows[1:]] == [str(r[0]) for r in ROWS]
-    assert rows[1] == ["2", "101", "Welcome", "1", "Immediate", "first", "created", "501", "201",
-                       "1", ""]
+    assert rows[1] == [
+        "2",
+        "101",
+        "Welcome",
+        "1",
+        "Immediate",
+        "first",
+        "created",
+        "501",
+        "201",
+        "1",
+        "",
+    ]
     assert rows[2][6:] == ["failed", "", "400", "1", "Title: too long"]
     invalid = rows[4]
     assert invalid[1] == "abc" and invalid[6] == "invalid"
     assert sorted(invalid[10].split("; ")) == [  # validation errors, in findings order
-        "Course ID must be a whole number", "Unlock type must be Immediate, Sequential or Timed"]
+        "Course ID must be a whole number",
+        "Unlock type must be Immediate, Sequential or Timed",
+    ]
 
 
 def test_errors_csv_has_the_original_headers_and_only_rows_to_fix(tmp_path: Path) -> None:
@@ -189,10 +248,16 @@ def test_errors_csv_lists_every_status_that_needs_fixing(tmp_path: Path) -> None
     """One row per RowStatus: errors.csv holds exactly the NEEDS_FIX_STATUSES rows."""
     from importer.codes import RowStatus
 
-    rows = [(10 + i, ["101", f"T {s}", str(i + 1), "Immediate", ""], str(s), None, None, 0, "")
-            for i, s in enumerate(RowStatus)]
-    folder = run(tmp_path, make_sheet(tmp_path / "all.csv", rows), make_results(rows),
-                 findings=findings_frame())
+    rows = [
+        (10 + i, ["101", f"T {s}", str(i + 1), "Immediate", ""], str(s), None, None, 0, "")
+        for i, s in enumerate(RowStatus)
+    ]
+    folder = run(
+        tmp_path,
+        make_sheet(tmp_path / "all.csv", rows),
+        make_results(rows),
+        findings=findings_frame(),
+    )
     titles = [r[1] for r in read_csv(folder / "errors.csv")[1:]]
     assert titles == [f"T {s}" for s in RowStatus if s in NEEDS_FIX_STATUSES]
     assert all(r[5] for r in read_csv(folder / "errors.csv")[1:])
@@ -201,22 +266,36 @@ def test_errors_csv_lists_every_status_that_needs_fixing(tmp_path: Path) -> None
 def test_header_errors_explain_rows_made_invalid_by_the_header(tmp_path: Path) -> None:
     """A file-level error (missing column) is the Error of invalid rows with no error of their
     own; the engine's generic text is only the last resort."""
-    findings = findings_frame([Finding(Rule.MISSING_COLUMN, 'Required column "Unlock type" is '
-                                       "missing", field="UnlockType")])
+    findings = findings_frame(
+        [
+            Finding(
+                Rule.MISSING_COLUMN, 'Required column "Unlock type" is missing', field="UnlockType"
+            )
+        ]
+    )
     rows = [(2, ["101", "A", "1", "", ""], "invalid", None, None, 0, "failed validation")]
-    folder = run(tmp_path, make_sheet(tmp_path / "h.csv", rows), make_results(rows),
-                 findings=findings)
+    folder = run(
+        tmp_path, make_sheet(tmp_path / "h.csv", rows), make_results(rows), findings=findings
+    )
     assert read_csv(folder / "errors.csv")[1][5] == 'Required column "Unlock type" is missing'
-    folder = run(tmp_path, make_sheet(tmp_path / "h.csv", rows), make_results(rows),
-                 findings=findings_frame())
+    folder = run(
+        tmp_path,
+        make_sheet(tmp_path / "h.csv", rows),
+        make_results(rows),
+        findings=findings_frame(),
+    )
     assert read_csv(folder / "errors.csv")[1][5] == "failed validation"
 
 
 def test_errors_csv_is_header_only_when_nothing_failed(tmp_path: Path) -> None:
     """Automation can always open errors.csv."""
     rows = [r for r in ROWS if r[2] in {"created", "exists", "pending"}]
-    folder = run(tmp_path, make_sheet(tmp_path / "ok.csv", rows), make_results(rows),
-                 findings=findings_frame())
+    folder = run(
+        tmp_path,
+        make_sheet(tmp_path / "ok.csv", rows),
+        make_results(rows),
+        findings=findings_frame(),
+    )
     assert read_csv(folder / "errors.csv") == [[*HEADERS, "Error"]]
 
 
@@ -231,28 +310,41 @@ def test_errors_csv_round_trips_through_the_reader(tmp_path: Path) -> None:
     """The fixed file imports as it is: same field mapping, Error ignored, no unknown_column
     for it, the person's values unchanged."""
     source = tmp_path / "outline.csv"
-    source.write_text(",".join(HEADERS) + "\n" + "".join(
-        ",".join(cells) + "\n" for _, cells, *_ in ROWS), encoding="utf-8")
+    source.write_text(
+        ",".join(HEADERS) + "\n" + "".join(",".join(cells) + "\n" for _, cells, *_ in ROWS),
+        encoding="utf-8",
+    )
     original = read_sheet(source)
-    results = make_results([(int(s), *r[1:]) for s, r in zip(original.raw["source_row"], ROWS,
-                                                               strict=True)])
+    results = make_results(
+        [(int(s), *r[1:]) for s, r in zip(original.raw["source_row"], ROWS, strict=True)]
+    )
     folder = run(tmp_path, original, results)
     again = read_sheet(folder / "errors.csv")
     assert again.columns == original.columns
     assert again.extra.get("ignored") == ["Error"]
     assert [f.column for f in again.findings if f.rule == Rule.UNKNOWN_COLUMN] == ["Notes"]
     failing = original.raw[original.raw["Section title"].isin(["Core skills", "Broken", "Taken"])]
-    pd.testing.assert_frame_equal(again.raw.drop(columns="source_row").reset_index(drop=True),
-                                  failing.drop(columns="source_row").reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        again.raw.drop(columns="source_row").reset_index(drop=True),
+        failing.drop(columns="source_row").reset_index(drop=True),
+    )
 
 
 def test_plan_csv_only_when_a_plan_is_given(tmp_path: Path) -> None:
     """plan.csv mirrors the plan frame."""
-    plan = pd.DataFrame({"source_row": [2, 3], "course_id": [101, 101], "display_order": [1, 2],
-                         "title": ["Welcome", "=evil"], "action": ["create", "exists"],
-                         "section_id": pd.array([None, 9], dtype="Int64"),
-                         "server_title": [None, "=evil"], "server_display_order": [None, 2],
-                         "reason": ["", ""]})
+    plan = pd.DataFrame(
+        {
+            "source_row": [2, 3],
+            "course_id": [101, 101],
+            "display_order": [1, 2],
+            "title": ["Welcome", "=evil"],
+            "action": ["create", "exists"],
+            "section_id": pd.array([None, 9], dtype="Int64"),
+            "server_title": [None, "=evil"],
+            "server_display_order": [None, 2],
+            "reason": ["", ""],
+        }
+    )
     folder = run(tmp_path, make_sheet(tmp_path / "outline.csv"), plan=plan)
     rows = read_csv(folder / "plan.csv")
     assert rows[0] == list(plan.columns)
@@ -307,8 +399,9 @@ def test_results_xlsx_of_a_results_xlsx_reuses_its_columns(
     first = run(tmp_path, xlsx_sheet, xlsx_results())
     again = read_sheet(first / "results.xlsx")
     results = xlsx_results().assign(status=RowStatus.CREATED, errors="")
-    second = write_report(RunReport(again, results, findings_frame(), dict(SUMMARY)),
-                          tmp_path / "second", now=NOW)
+    second = write_report(
+        RunReport(again, results, findings_frame(), dict(SUMMARY)), tmp_path / "second", now=NOW
+    )
     ws = openpyxl.load_workbook(second / "results.xlsx")["Outline"]
     assert [c.value for c in ws[2]] == [*HEADERS, "Status", "Section Id", "Error"]
     assert {ws.cell(r, 6).value for r in range(3, 10) if ws.cell(r, 1).value} == {"created"}
@@ -374,17 +467,22 @@ def test_summary_json_counts_and_plain_types(tmp_path: Path) -> None:
         "unknown": {"invalid": 1},
     }
     assert data["files"] == ["results.csv", "errors.csv", "report.html", "summary.json"]
-    assert data["input_file"] == "outline.csv" and data["findings"] == {"errors": 2,
-                                                                         "warnings": 1}
+    assert data["input_file"] == "outline.csv" and data["findings"] == {"errors": 2, "warnings": 1}
 
 
 def test_summary_json_never_holds_credentials(tmp_path: Path) -> None:
     """Secret-named keys are dropped at any depth; URLs lose user:password@ and queries."""
-    summary = {**SUMMARY, "token": "tok-123", "Password": "hunter2",
-               "auth": {"api_key": "k-1", "client_secret": "s-1", "user": "ann"},
-               "api_url": "https://ann:hunter2@sandbox.example.test/api?access_token=tok-123",
-               "when": pd.Timestamp("2026-11-27T09:00:00Z"), "path": Path("/x/y"),
-               "missing": pd.NA, "tags": {"b", "a"}}
+    summary = {
+        **SUMMARY,
+        "token": "tok-123",
+        "Password": "hunter2",
+        "auth": {"api_key": "k-1", "client_secret": "s-1", "user": "ann"},
+        "api_url": "https://ann:hunter2@sandbox.example.test/api?access_token=tok-123",
+        "when": pd.Timestamp("2026-11-27T09:00:00Z"),
+        "path": Path("/x/y"),
+        "missing": pd.NA,
+        "tags": {"b", "a"},
+    }
     folder = run(tmp_path, make_sheet(tmp_path / "outline.csv"), summary=summary)
     text = (folder / "summary.json").read_text()
     for secret in ("tok-123", "hunter2", "k-1", "s-1"):
@@ -427,19 +525,18 @@ def test_report_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert "<script" not in page.lower()
     assert not re.search(r"\b(src|href)\s*=", page, re.I) and "url(" not in page
     assert [m.start() for m in re.finditer("https?:", page, re.I)] == [
-        m.start() for m in re.finditer(re.escape("https://sandbox.example.test/api"), page)]
+        m.start() for m in re.finditer(re.escape("https://sandbox.example.test/api"), page)
+    ]
     assert "<title>Import report: &lt;b&gt;outline.csv</title>" in page
     assert "&lt;b&gt;Bold&lt;/b&gt; start" in page and "<b>Bold</b>" not in page
-    courses = page[page.index('<table class="courses">'):]
-    courses = courses[:courses.index("</table>")]
+    courses = page[page.index('<table class="courses">') :]
+    courses = courses[: courses.index("</table>")]
     assert "<td>101</td>" in courses and "<td>102</td>" in courses
     assert "some rows failed at the API" in page  # exit code meaning
     assert page.count('<tr class="fix">') == 3
 
 
-def test_a_plan_report_says_plan_and_never_claims_rows_are_on_the_server(
-    tmp_path: Path
-) -> None:
+def test_a_plan_report_says_plan_and_never_claims_rows_are_on_the_server(tmp_path: Path) -> None:
     """A dry run sent nothing: its page is a "Plan report" and exit 0 is not described as
     "every valid row is on the server" (it used to be, for 45 rows still to create)."""
     summary = {**SUMMARY, "exit_code": ExitCode.OK, "dry_run": True}
@@ -456,8 +553,10 @@ def test_a_plan_report_says_plan_and_never_claims_rows_are_on_the_server(
 def test_formula_cells_are_neutralised_in_every_file(tmp_path: Path) -> None:
     """Title and Notes cells that look like formulas come out with a leading quote in CSV,
     XLSX and HTML; the frames in memory keep the raw values."""
-    rows = [(3 + i, ["101", value, str(i + 1), "Immediate", value], "failed", None, 400, 1, value)
-            for i, value in enumerate(FORMULAS)]
+    rows = [
+        (3 + i, ["101", value, str(i + 1), "Immediate", value], "failed", None, 400, 1, value)
+        for i, value in enumerate(FORMULAS)
+    ]
     path = tmp_path / "evil.xlsx"
     write_workbook(path, rows)
     sheet = make_sheet(path, rows, fmt="xlsx", header_row=2)

@@ -53,7 +53,8 @@ def test_unknown_outcomes_are_reconciled_with_one_listing_per_course(tmp_path: P
     with sandbox() as server:
         result = run_job(
             settings(path, server.url, tmp_path, reconcile_grace=1.0, breaker=0),
-            progress=at_send(lambda: configure(server.url, ambiguous_rate=1.0)))
+            progress=at_send(lambda: configure(server.url, ambiguous_rate=1.0)),
+        )
         assert_exactly_once(server.url, data)
         assert posts(server.url) == len(data)  # nothing posted twice
     assert result.exit_code == ExitCode.OK
@@ -67,12 +68,15 @@ def test_read_timeout_without_a_commit_is_posted_again_after_the_grace(tmp_path:
     data = rows(1)
     path = write_csv(tmp_path / "in.csv", data)
     with sandbox() as server:
+
         def slow_then_fast() -> None:
             configure(server.url, latency_ms=700)
             threading.Timer(0.45, lambda: configure(server.url, latency_ms=0)).start()
 
-        result = run_job(settings(path, server.url, tmp_path, read_timeout=0.25,
-                                  reconcile_grace=1.0), progress=at_send(slow_then_fast))
+        result = run_job(
+            settings(path, server.url, tmp_path, read_timeout=0.25, reconcile_grace=1.0),
+            progress=at_send(slow_then_fast),
+        )
         assert_exactly_once(server.url, data)
         assert posts(server.url) == 2
     assert result.exit_code == ExitCode.OK
@@ -85,8 +89,10 @@ def test_not_applied_failure_is_posted_again_on_the_next_run(tmp_path: Path) -> 
     data = rows(5)
     path = write_csv(tmp_path / "in.csv", data)
     with sandbox() as server:
-        first = run_job(settings(path, server.url, tmp_path, breaker=2),
-                        progress=at_send(lambda: configure(server.url, fail_rate=1.0)))
+        first = run_job(
+            settings(path, server.url, tmp_path, breaker=2),
+            progress=at_send(lambda: configure(server.url, fail_rate=1.0)),
+        )
         assert first.exit_code == ExitCode.RESUMABLE
         assert first.summary["stop_reason"] == StopReason.BREAKER
         assert control(server.url, "sections") == []
@@ -102,16 +108,32 @@ def test_not_applied_failure_is_posted_again_on_the_next_run(tmp_path: Path) -> 
 
 def test_a_rejected_row_fails_with_the_api_message_and_is_not_retried(tmp_path: Path) -> None:
     """Checklist 17: a payload the API refuses (sent straight to the sender) fails alone."""
-    good = {"CourseId": 101, "Title": "Good", "DisplayOrder": 1, "UnlockType": 1,
-            "UnlockAfterDays": 0}
+    good = {
+        "CourseId": 101,
+        "Title": "Good",
+        "DisplayOrder": 1,
+        "UnlockType": 1,
+        "UnlockAfterDays": 0,
+    }
     bad = {**good, "Title": "Bad", "DisplayOrder": 2, "UnlockType": 9}
-    items = [SendItem(2, (101, 1), good, payload_hash(good)),
-             SendItem(3, (101, 2), bad, payload_hash(bad))]
-    with sandbox() as server, NexudusClient(server.url, CREATOR) as client, \
-            Ledger.open(tmp_path) as ledger:
-        sender = Sender(client=client, ledger=ledger, ledger_scope=server.url,
-                        source_file="x.csv", policy=RetryPolicy(sleep=lambda s: None),
-                        settings=SendSettings(), take_write=lambda: True)
+    items = [
+        SendItem(2, (101, 1), good, payload_hash(good)),
+        SendItem(3, (101, 2), bad, payload_hash(bad)),
+    ]
+    with (
+        sandbox() as server,
+        NexudusClient(server.url, CREATOR) as client,
+        Ledger.open(tmp_path) as ledger,
+    ):
+        sender = Sender(
+            client=client,
+            ledger=ledger,
+            ledger_scope=server.url,
+            source_file="x.csv",
+            policy=RetryPolicy(sleep=lambda s: None),
+            settings=SendSettings(),
+            take_write=lambda: True,
+        )
         result = sender.run(items)
         assert posts(server.url) == 2
     assert result.outcomes[2].status == RowStatus.CREATED
@@ -136,8 +158,9 @@ def test_retry_after_over_the_cap_stops_and_the_rerun_finishes(tmp_path: Path) -
     """Checklist 16: Retry-After beyond --max-retry-after: exit 4, rows pending, resumable."""
     data = rows(6)
     path = write_csv(tmp_path / "in.csv", data)
-    with sandbox(throttle=True, writes_per_minute=3, requests_per_minute=60000,
-                 min_interval_ms=0) as server:
+    with sandbox(
+        throttle=True, writes_per_minute=3, requests_per_minute=60000, min_interval_ms=0
+    ) as server:
         first = run_job(settings(path, server.url, tmp_path, max_retry_after=0.5))
         assert first.exit_code == ExitCode.RESUMABLE
         assert first.summary["stop_reason"] == StopReason.RETRY_AFTER
@@ -152,8 +175,7 @@ def test_permission_problem_stops_after_one_post(tmp_path: Path) -> None:
     """Checklist 18: the account cannot create: exit 3 after a single POST."""
     path = write_csv(tmp_path / "in.csv", rows(5))
     with sandbox() as server:
-        result = run_job(settings(path, server.url, tmp_path, credentials=VIEWER,
-                                  concurrency=1))
+        result = run_job(settings(path, server.url, tmp_path, credentials=VIEWER, concurrency=1))
         assert posts(server.url) == 2  # one POST, repeated once after a token refresh
     assert result.exit_code == ExitCode.CONFIG
     assert set(result.results["status"]) == {"pending"}
@@ -169,8 +191,9 @@ def test_cancel_finishes_in_flight_requests_and_is_resumable(tmp_path: Path) -> 
             cancel.set()
 
     with sandbox(latency_ms=20) as server:
-        first = run_job(settings(path, server.url, tmp_path), progress=stop_after_three,
-                        cancel=cancel)
+        first = run_job(
+            settings(path, server.url, tmp_path), progress=stop_after_three, cancel=cancel
+        )
         assert first.exit_code == ExitCode.RESUMABLE
         assert first.summary["stop_reason"] == StopReason.CANCELLED
         done = int((first.results["status"] == "created").sum())
@@ -216,11 +239,21 @@ def test_crash_after_the_intent_before_sending_posts_once_after_the_grace(
     path = write_csv(tmp_path / "in.csv", data)
     with sandbox() as server:
         job = settings(path, server.url, tmp_path, reconcile_grace=0.6)
-        payload = {"CourseId": 101, "Title": "Section 1", "DisplayOrder": 1, "UnlockType": 1,
-                   "UnlockAfterDays": 0}
+        payload = {
+            "CourseId": 101,
+            "Title": "Section 1",
+            "DisplayOrder": 1,
+            "UnlockType": 1,
+            "UnlockAfterDays": 0,
+        }
         with Ledger.open(tmp_path / "state") as ledger:
-            ledger.mark_intent(server.url, (101, 1), payload_hash=payload_hash(payload),
-                               source_file=str(path), source_row=2)
+            ledger.mark_intent(
+                server.url,
+                (101, 1),
+                payload_hash=payload_hash(payload),
+                source_file=str(path),
+                source_row=2,
+            )
         started = time.monotonic()
         result = run_job(job)
         assert time.monotonic() - started >= 0.5  # waited for the grace before re-posting
@@ -238,11 +271,21 @@ def test_crash_after_the_answer_before_recording_it_adopts_the_section(
     data = rows(3)
     path = write_csv(tmp_path / "in.csv", data)
     with sandbox() as server:
-        payload = {"CourseId": 101, "Title": "Section 2", "DisplayOrder": 2, "UnlockType": 1,
-                   "UnlockAfterDays": 0}
+        payload = {
+            "CourseId": 101,
+            "Title": "Section 2",
+            "DisplayOrder": 2,
+            "UnlockType": 1,
+            "UnlockAfterDays": 0,
+        }
         with Ledger.open(tmp_path / "state") as ledger:
-            ledger.mark_intent(server.url, (101, 2), payload_hash=payload_hash(payload),
-                               source_file=str(path), source_row=3)
+            ledger.mark_intent(
+                server.url,
+                (101, 2),
+                payload_hash=payload_hash(payload),
+                source_file=str(path),
+                source_row=3,
+            )
         created = seed_section(server.url, 101, 2, "Section 2")  # what the lost POST did
         result = run_job(settings(path, server.url, tmp_path, reconcile_grace=60))
         assert_exactly_once(server.url, data)
@@ -258,15 +301,30 @@ def test_crash_after_the_answer_before_recording_it_adopts_the_section(
 def test_a_row_tried_too_often_is_failed_not_posted_again(tmp_path: Path) -> None:
     """The attempt cap holds across runs: an unanswered row already sent max_attempts times
     and absent after the grace is reported `failed` for a person to look at."""
-    payload = {"CourseId": 101, "Title": "Stubborn", "DisplayOrder": 1, "UnlockType": 1,
-               "UnlockAfterDays": 0}
-    item = SendItem(2, (101, 1), payload, payload_hash(payload), sent_at=time.time() - 60,
-                    attempts=3)
-    with sandbox() as server, NexudusClient(server.url, CREATOR) as client, \
-            Ledger.open(tmp_path) as ledger:
-        sender = Sender(client=client, ledger=ledger, ledger_scope=server.url,
-                        source_file="x.csv", policy=RetryPolicy(sleep=lambda s: None),
-                        settings=SendSettings(max_attempts=3), take_write=lambda: True)
+    payload = {
+        "CourseId": 101,
+        "Title": "Stubborn",
+        "DisplayOrder": 1,
+        "UnlockType": 1,
+        "UnlockAfterDays": 0,
+    }
+    item = SendItem(
+        2, (101, 1), payload, payload_hash(payload), sent_at=time.time() - 60, attempts=3
+    )
+    with (
+        sandbox() as server,
+        NexudusClient(server.url, CREATOR) as client,
+        Ledger.open(tmp_path) as ledger,
+    ):
+        sender = Sender(
+            client=client,
+            ledger=ledger,
+            ledger_scope=server.url,
+            source_file="x.csv",
+            policy=RetryPolicy(sleep=lambda s: None),
+            settings=SendSettings(max_attempts=3),
+            take_write=lambda: True,
+        )
         result = sender.run([item])
         assert posts(server.url) == 0
         record = ledger.get(server.url, (101, 1))
@@ -283,7 +341,8 @@ def test_after_the_budget_is_spent_rows_already_sent_are_still_reconciled(
     with sandbox() as server:
         result = run_job(
             settings(path, server.url, tmp_path, max_writes=3, breaker=0, reconcile_grace=0.3),
-            progress=at_send(lambda: configure(server.url, ambiguous_rate=1.0)))
+            progress=at_send(lambda: configure(server.url, ambiguous_rate=1.0)),
+        )
         assert posts(server.url) == 3
     assert result.exit_code == ExitCode.RESUMABLE
     assert result.summary["stop_reason"] == StopReason.BUDGET
@@ -301,9 +360,17 @@ def test_progress_write_rate_never_reads_above_the_pacing_limit(tmp_path: Path) 
             rates.append(event.write_rate)
 
     with sandbox() as server:
-        result = run_job(settings(path, server.url, tmp_path, writes_per_minute=600.0,
-                                  requests_per_minute=120000.0, concurrency=2),
-                         progress=record)
+        result = run_job(
+            settings(
+                path,
+                server.url,
+                tmp_path,
+                writes_per_minute=600.0,
+                requests_per_minute=120000.0,
+                concurrency=2,
+            ),
+            progress=record,
+        )
     assert result.exit_code == ExitCode.OK
     assert rates, "no write rate was reported"
     # answers jitter around their paced slots (more so on a loaded machine), so allow some
@@ -316,19 +383,32 @@ def test_the_grace_runs_from_the_unknown_answer_not_from_the_intent(tmp_path: Pa
     slot or a Retry-After before it leaves. The grace used to be measured from the intent,
     so an unknown answer after such a wait was judged "absent" at once and posted again with
     no grace for a slow commit. Here the intent looks 1000 s old when the POST times out."""
-    payload = {"CourseId": 101, "Title": "Section 1", "DisplayOrder": 1, "UnlockType": 1,
-               "UnlockAfterDays": 0}
+    payload = {
+        "CourseId": 101,
+        "Title": "Section 1",
+        "DisplayOrder": 1,
+        "UnlockType": 1,
+        "UnlockAfterDays": 0,
+    }
     item = SendItem(2, (101, 1), payload, payload_hash(payload))
     grace = 2.0
-    with sandbox() as server, \
-            NexudusClient(server.url, CREATOR, timeout=httpx.Timeout(0.25)) as client, \
-            Ledger(tmp_path / "ledger.sqlite3", clock=lambda: time.time() - 1000) as ledger:
+    with (
+        sandbox() as server,
+        NexudusClient(server.url, CREATOR, timeout=httpx.Timeout(0.25)) as client,
+        Ledger(tmp_path / "ledger.sqlite3", clock=lambda: time.time() - 1000) as ledger,
+    ):
         client.list_sections(101)  # the token first, while answers are quick
         configure(server.url, latency_ms=700)  # the first POST times out, nothing stored
         threading.Timer(0.45, lambda: configure(server.url, latency_ms=0)).start()
-        sender = Sender(client=client, ledger=ledger, ledger_scope=server.url,
-                        source_file="x.csv", policy=RetryPolicy(sleep=lambda s: None),
-                        settings=SendSettings(reconcile_grace=grace), take_write=lambda: True)
+        sender = Sender(
+            client=client,
+            ledger=ledger,
+            ledger_scope=server.url,
+            source_file="x.csv",
+            policy=RetryPolicy(sleep=lambda s: None),
+            settings=SendSettings(reconcile_grace=grace),
+            take_write=lambda: True,
+        )
         started = time.monotonic()
         result = sender.run([item])
         elapsed = time.monotonic() - started

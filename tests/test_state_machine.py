@@ -53,15 +53,22 @@ class ImportMachine(RuleBasedStateMachine):
         self.tmp = Path(tempfile.mkdtemp(prefix="sections-sm-"))
         self.path = write_csv(self.tmp / "in.csv", DATA)
 
-    @rule(ambiguous=st.sampled_from([0.0, 0.3, 1.0]), fail=st.sampled_from([0.0, 0.2]),
-          seed=st.integers(0, 1000))
+    @rule(
+        ambiguous=st.sampled_from([0.0, 0.3, 1.0]),
+        fail=st.sampled_from([0.0, 0.2]),
+        seed=st.integers(0, 1000),
+    )
     def faults(self, ambiguous: float, fail: float, seed: int) -> None:
         configure(URL, ambiguous_rate=ambiguous, fail_rate=fail, seed=seed)
 
     @rule(writes=st.integers(0, 6), concurrency=st.integers(1, 3))
     def partial_run(self, writes: int, concurrency: int) -> None:
-        run_job(job_settings(self.path, URL, self.tmp, reconcile_grace=0.0, breaker=0,
-                             concurrency=concurrency), budget=WriteBudget(writes))
+        run_job(
+            job_settings(
+                self.path, URL, self.tmp, reconcile_grace=0.0, breaker=0, concurrency=concurrency
+            ),
+            budget=WriteBudget(writes),
+        )
 
     @rule(after=st.integers(0, 5), concurrency=st.integers(1, 3))
     def crash(self, after: int, concurrency: int) -> None:
@@ -70,8 +77,17 @@ class ImportMachine(RuleBasedStateMachine):
                 raise SimulatedCrash
 
         with contextlib.suppress(SimulatedCrash):
-            run_job(job_settings(self.path, URL, self.tmp, reconcile_grace=0.0, breaker=0,
-                                 concurrency=concurrency), progress=die)
+            run_job(
+                job_settings(
+                    self.path,
+                    URL,
+                    self.tmp,
+                    reconcile_grace=0.0,
+                    breaker=0,
+                    concurrency=concurrency,
+                ),
+                progress=die,
+            )
 
     @rule()
     def lose_state(self) -> None:
@@ -89,18 +105,22 @@ class ImportMachine(RuleBasedStateMachine):
             result = run_job(job_settings(self.path, URL, self.tmp, reconcile_grace=0.0))
             assert result.exit_code == 0, result.message
             assert_exactly_once(URL, DATA)
-            ids = {(s["CourseId"], s["DisplayOrder"]): s["Id"]
-                   for s in control(URL, "sections")}
+            ids = {(s["CourseId"], s["DisplayOrder"]): s["Id"] for s in control(URL, "sections")}
             with Ledger.open(self.tmp / "state") as ledger:
                 records = ledger.records(URL)
-            assert {r.status for r in records.values()} <= {LedgerStatus.CREATED,
-                                                             LedgerStatus.EXISTS}
+            assert {r.status for r in records.values()} <= {
+                LedgerStatus.CREATED,
+                LedgerStatus.EXISTS,
+            }
             assert {k: r.section_id for k, r in records.items()} == ids
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 ImportMachine.TestCase.settings = settings(
-    max_examples=12, stateful_step_count=5, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow])
+    max_examples=12,
+    stateful_step_count=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 TestImportMachine = ImportMachine.TestCase

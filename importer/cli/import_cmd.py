@@ -36,57 +36,120 @@ def job_options(*, dry_run_flag: bool) -> Callable[[Callable[..., Any]], Callabl
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         options = [
             click.argument("file", type=click.Path(path_type=Path, dir_okay=False)),
-            click.option("--api-url", envvar="NEXUDUS_API_URL", default=DEFAULT_API_URL,
-                         show_default=True, help="Nexudus API root (env NEXUDUS_API_URL). "
-                         "Credentials come only from NEXUDUS_TOKEN or NEXUDUS_USERNAME + "
-                         "NEXUDUS_PASSWORD (+ NEXUDUS_TOTP)."),
-            click.option("--sandbox", is_flag=True, help="Use a built-in sandbox started for "
-                         "this run (database in the state folder, demo credentials): try the "
-                         "tool with no setup."),
-            click.option("--skip-invalid", is_flag=True, help="Import the valid rows even "
-                         "when some rows are invalid (those are reported 'invalid')."),
+            click.option(
+                "--api-url",
+                envvar="NEXUDUS_API_URL",
+                default=DEFAULT_API_URL,
+                show_default=True,
+                help="Nexudus API root (env NEXUDUS_API_URL). "
+                "Credentials come only from NEXUDUS_TOKEN or NEXUDUS_USERNAME + "
+                "NEXUDUS_PASSWORD (+ NEXUDUS_TOTP).",
+            ),
+            click.option(
+                "--sandbox",
+                is_flag=True,
+                help="Use a built-in sandbox started for "
+                "this run (database in the state folder, demo credentials): try the "
+                "tool with no setup.",
+            ),
+            click.option(
+                "--skip-invalid",
+                is_flag=True,
+                help="Import the valid rows even "
+                "when some rows are invalid (those are reported 'invalid').",
+            ),
             click.option("--sheet", default=None, help="XLSX sheet to read (default: first)."),
             click.option("--delimiter", default=None, help="CSV delimiter (default: detected)."),
-            click.option("--writes-per-minute", type=click.FloatRange(min=0, min_open=True),
-                         default=_D.writes_per_minute, show_default=True,
-                         help="POSTs per minute at most (the API allows 60)."),
-            click.option("--requests-per-minute", type=click.FloatRange(min=0, min_open=True),
-                         default=_D.requests_per_minute, show_default=True,
-                         help="Requests of any kind per minute at most (the API allows 120)."),
-            click.option("--min-interval", type=click.FloatRange(min=0),
-                         default=_D.min_interval, show_default=True,
-                         help="Seconds between any two requests (the API needs 0.1; lower "
-                         "only against a sandbox)."),
-            click.option("--max-writes", type=click.IntRange(min=0), default=_D.max_writes,
-                         show_default=True, help="POSTs allowed in this run; when spent the "
-                         "run stops (exit 4) and the same command continues it."),
-            click.option("--concurrency", type=click.IntRange(min=1, max=16),
-                         default=_D.concurrency, show_default=True,
-                         help="Worker threads sending rows (pacing is shared by all)."),
-            click.option("--max-retry-after", type=click.FloatRange(min=0),
-                         default=_D.max_retry_after, show_default=True,
-                         help="Longest Retry-After (seconds) to wait for; a longer one stops "
-                         "the run (exit 4)."),
-            click.option("--reconcile-grace", type=click.FloatRange(min=0),
-                         default=_D.reconcile_grace, show_default=True,
-                         help="Seconds after an unanswered POST before the section's absence "
-                         "on the server is trusted and the row is sent again."),
-            click.option("--breaker", type=click.IntRange(min=0), default=_D.breaker,
-                         show_default=True, help="Stop (exit 4) after this many server or "
-                         "network failures in a row; 0 never stops."),
-            click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
-                         default=None, help="Folder for the ledger and lock (default: "
-                         ".sections-state/ beside FILE)."),
-            click.option("--report-dir", type=click.Path(path_type=Path, file_okay=False),
-                         default=None, help="Folder for run reports (default: reports/ "
-                         "beside FILE)."),
+            click.option(
+                "--writes-per-minute",
+                type=click.FloatRange(min=0, min_open=True),
+                default=_D.writes_per_minute,
+                show_default=True,
+                help="POSTs per minute at most (the API allows 60).",
+            ),
+            click.option(
+                "--requests-per-minute",
+                type=click.FloatRange(min=0, min_open=True),
+                default=_D.requests_per_minute,
+                show_default=True,
+                help="Requests of any kind per minute at most (the API allows 120).",
+            ),
+            click.option(
+                "--min-interval",
+                type=click.FloatRange(min=0),
+                default=_D.min_interval,
+                show_default=True,
+                help="Seconds between any two requests (the API needs 0.1; lower "
+                "only against a sandbox).",
+            ),
+            click.option(
+                "--max-writes",
+                type=click.IntRange(min=0),
+                default=_D.max_writes,
+                show_default=True,
+                help="POSTs allowed in this run; when spent the "
+                "run stops (exit 4) and the same command continues it.",
+            ),
+            click.option(
+                "--concurrency",
+                type=click.IntRange(min=1, max=16),
+                default=_D.concurrency,
+                show_default=True,
+                help="Worker threads sending rows (pacing is shared by all).",
+            ),
+            click.option(
+                "--max-retry-after",
+                type=click.FloatRange(min=0),
+                default=_D.max_retry_after,
+                show_default=True,
+                help="Longest Retry-After (seconds) to wait for; a longer one stops "
+                "the run (exit 4).",
+            ),
+            click.option(
+                "--reconcile-grace",
+                type=click.FloatRange(min=0),
+                default=_D.reconcile_grace,
+                show_default=True,
+                help="Seconds after an unanswered POST before the section's absence "
+                "on the server is trusted and the row is sent again.",
+            ),
+            click.option(
+                "--breaker",
+                type=click.IntRange(min=0),
+                default=_D.breaker,
+                show_default=True,
+                help="Stop (exit 4) after this many server or "
+                "network failures in a row; 0 never stops.",
+            ),
+            click.option(
+                "--state-dir",
+                type=click.Path(path_type=Path, file_okay=False),
+                default=None,
+                help="Folder for the ledger and lock (default: .sections-state/ beside FILE).",
+            ),
+            click.option(
+                "--report-dir",
+                type=click.Path(path_type=Path, file_okay=False),
+                default=None,
+                help="Folder for run reports (default: reports/ beside FILE).",
+            ),
             click.option("--quiet", "-q", is_flag=True, help="Print only the final summary."),
-            click.option("--log-file", type=click.Path(path_type=Path, dir_okay=False),
-                         default=None, help="Also write a detailed log here (never secrets)."),
+            click.option(
+                "--log-file",
+                type=click.Path(path_type=Path, dir_okay=False),
+                default=None,
+                help="Also write a detailed log here (never secrets).",
+            ),
         ]
         if dry_run_flag:
-            options.insert(3, click.option("--dry-run", is_flag=True, help="Plan only: read "
-                                           "the server, write the plan, send nothing."))
+            options.insert(
+                3,
+                click.option(
+                    "--dry-run",
+                    is_flag=True,
+                    help="Plan only: read the server, write the plan, send nothing.",
+                ),
+            )
         for option in reversed(options):
             command = option(command)
         return command
@@ -132,11 +195,20 @@ def import_(dry_run: bool, **options: Any) -> None:
     _run(dry_run=dry_run, **options)
 
 
-def _run(*, file: Path, api_url: str, sandbox: bool, dry_run: bool, quiet: bool,
-         log_file: Path | None, **options: Any) -> None:
+def _run(
+    *,
+    file: Path,
+    api_url: str,
+    sandbox: bool,
+    dry_run: bool,
+    quiet: bool,
+    log_file: Path | None,
+    **options: Any,
+) -> None:
     display = ProgressDisplay(quiet=quiet)
-    setup_logging(quiet=quiet, log_file=log_file,
-                  console=display.console if display.terminal else None)
+    setup_logging(
+        quiet=quiet, log_file=log_file, console=display.console if display.terminal else None
+    )
     settings = JobSettings(input=file, api_url=api_url, dry_run=dry_run, **options)
     with contextlib.ExitStack() as stack:
         if sandbox:
@@ -146,19 +218,23 @@ def _run(*, file: Path, api_url: str, sandbox: bool, dry_run: bool, quiet: bool,
         cancel = threading.Event()
         with _sigint_sets(cancel), display:
             result = run_job(settings, progress=display, cancel=cancel)
-        logging.getLogger(__name__).info("%s; report: %s; exit %d", result.message,
-                                         result.report_dir, int(result.exit_code))
+        logging.getLogger(__name__).info(
+            "%s; report: %s; exit %d", result.message, result.report_dir, int(result.exit_code)
+        )
         _print_summary(result)
     sys.exit(int(result.exit_code))
 
 
-def _with_sandbox(settings: JobSettings, stack: contextlib.ExitStack, *,
-                  quiet: bool) -> JobSettings:
+def _with_sandbox(
+    settings: JobSettings, stack: contextlib.ExitStack, *, quiet: bool
+) -> JobSettings:
     db = settings.resolved_state_dir() / SANDBOX_DB_NAME
     settings, server = stack.enter_context(running_sandbox(settings, db))
     if not quiet:
-        click.echo(f"Using the built-in sandbox at {server.url} (user {SANDBOX_USER}, "
-                   f"data in {db})", err=True)
+        click.echo(
+            f"Using the built-in sandbox at {server.url} (user {SANDBOX_USER}, data in {db})",
+            err=True,
+        )
     return settings
 
 
@@ -174,8 +250,7 @@ def _sigint_sets(cancel: threading.Event) -> Iterator[None]:
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        click.echo("Stopping after the requests in flight (Ctrl-C again to quit now)...",
-                   err=True)
+        click.echo("Stopping after the requests in flight (Ctrl-C again to quit now)...", err=True)
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -196,8 +271,11 @@ def course_table(results: pd.DataFrame) -> Table:
     for course in sorted(set(courses), key=lambda c: (c is None, c or 0)):
         rows = results[courses.map(lambda c, k=course: c == k)]
         counts = rows["status"].value_counts()
-        table.add_row("?" if course is None else str(course),
-                      *(str(int(counts.get(s, 0))) for s in statuses), str(len(rows)))
+        table.add_row(
+            "?" if course is None else str(course),
+            *(str(int(counts.get(s, 0))) for s in statuses),
+            str(len(rows)),
+        )
     return table
 
 

@@ -17,8 +17,7 @@ from rich.logging import RichHandler
 from importer.credentials import install_redaction
 
 #: Chatty libraries kept at WARNING even when --log-file asks for DEBUG.
-QUIET_LOGGERS: tuple[str, ...] = ("httpx", "httpcore", "uvicorn", "uvicorn.access",
-                                  "uvicorn.error")
+QUIET_LOGGERS: tuple[str, ...] = ("httpx", "httpcore", "uvicorn", "uvicorn.access", "uvicorn.error")
 
 
 def setup_logging(*, quiet: bool, log_file: Path | None, console: Console | None = None) -> None:
@@ -28,8 +27,9 @@ def setup_logging(*, quiet: bool, log_file: Path | None, console: Console | None
     root.setLevel(logging.DEBUG if log_file else logging.INFO)
     handler: logging.Handler
     if console is not None:
-        handler = RichHandler(console=console, show_time=False, show_path=False,
-                              markup=False, rich_tracebacks=False)
+        handler = RichHandler(
+            console=console, show_time=False, show_path=False, markup=False, rich_tracebacks=False
+        )
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
@@ -45,8 +45,9 @@ def setup_logging(*, quiet: bool, log_file: Path | None, console: Console | None
                 f"cannot write the log file {log_file}: {error.strerror or error}"
             ) from None
         detailed.setLevel(logging.DEBUG)
-        detailed.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+        detailed.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+        )
         handlers.append(detailed)
     for each in handlers:
         install_redaction(each)

@@ -39,17 +39,25 @@ def describe(event: ProgressEvent) -> str:
     if event.phase == "plan":
         return f"plan: reading the server for {event.total} row(s)"
     counts = ", ".join(f"{status} {n}" for status, n in sorted(event.counts.items()) if n)
-    return (f"{event.phase}: {event.done}/{event.total} rows, "
-            f"{event.write_rate:.1f} writes/min, ETA {format_eta(event.eta_seconds)}"
-            + (f" ({counts})" if counts else ""))
+    return (
+        f"{event.phase}: {event.done}/{event.total} rows, "
+        f"{event.write_rate:.1f} writes/min, ETA {format_eta(event.eta_seconds)}"
+        + (f" ({counts})" if counts else "")
+    )
 
 
 class ProgressDisplay:
     """A callable for `run_job(progress=...)`; use as a context manager around the run."""
 
-    def __init__(self, *, quiet: bool = False, console: Console | None = None,
-                 terminal: bool | None = None, clock: Callable[[], float] = time.monotonic,
-                 echo: Callable[[str], object] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        quiet: bool = False,
+        console: Console | None = None,
+        terminal: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        echo: Callable[[str], object] | None = None,
+    ) -> None:
         self.console = console or Console(stderr=True)
         self.quiet = quiet
         self.terminal = self.console.is_terminal if terminal is None else terminal
@@ -77,8 +85,12 @@ class ProgressDisplay:
             self._task = self._progress.add_task("validate", total=1, rate="", eta="-")
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
@@ -89,9 +101,13 @@ class ProgressDisplay:
         with self._lock:
             if self._progress is not None and self._task is not None:
                 self._progress.update(
-                    self._task, description=event.phase, completed=event.done,
-                    total=max(event.total, 1), rate=f"{event.write_rate:.1f} writes/min",
-                    eta=format_eta(event.eta_seconds))
+                    self._task,
+                    description=event.phase,
+                    completed=event.done,
+                    total=max(event.total, 1),
+                    rate=f"{event.write_rate:.1f} writes/min",
+                    eta=format_eta(event.eta_seconds),
+                )
                 return
             now = self.clock()
             phase_changed = event.phase != self._last_phase and event.phase in ("plan", "send")
