@@ -28,7 +28,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from importer.client import Credentials  # noqa: E402
-from importer.job import JobSettings, run_job  # noqa: E402
+from importer.engine.job import JobSettings, run_job  # noqa: E402
 from importer.sandbox import SandboxConfig, SandboxServer  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "import.json"

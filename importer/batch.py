@@ -32,16 +32,9 @@ import httpx
 from importer.clock import utc_iso, utc_stamp
 from importer.codes import EXIT_CODE_MEANINGS, ExitCode, exit_code_for
 from importer.credentials import Credentials, safe_url
+from importer.engine.job import JobResult, ProgressCallback, WriteBudget, run_job
+from importer.engine.settings import DEFAULT_REPORT_DIRNAME, DEFAULT_STATE_DIRNAME, JobSettings
 from importer.errors import ConfigError, ImporterError, LockedError
-from importer.job import (
-    DEFAULT_REPORT_DIRNAME,
-    DEFAULT_STATE_DIRNAME,
-    JobResult,
-    JobSettings,
-    ProgressCallback,
-    WriteBudget,
-    run_job,
-)
 from importer.local_sandbox import running_sandbox
 from importer.safe_io import atomic_write_text
 
@@ -199,9 +192,12 @@ def _counts(result: JobResult) -> dict[str, int]:
 def _folders(template: JobSettings) -> Iterator[None]:
     """Create the state and report folders before any file is touched: a folder that cannot
     be made is a configuration problem (exit 3), not a reason to send files to failed/."""
-    for what, folder in (("state", template.state_dir), ("report", template.report_dir)):
+    for what, folder in (
+        ("state", template.resolved_state_dir()),
+        ("report", template.resolved_report_dir()),
+    ):
         try:
-            Path(folder).mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+            Path(folder).mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ConfigError(
                 f"cannot create the {what} folder {folder}: {error.strerror or error}"
@@ -387,10 +383,12 @@ def run_batch(
         check_notify_url(settings.notify_url)
     settings = dataclasses.replace(settings, inbox=inbox)
     base = settings.job or JobSettings(input=inbox)
-    template = dataclasses.replace(
-        base,
-        state_dir=Path(base.state_dir) if base.state_dir else inbox / DEFAULT_STATE_DIRNAME,
-        report_dir=Path(base.report_dir) if base.report_dir else inbox / DEFAULT_REPORT_DIRNAME,
+    folders = base.target
+    template = base.with_options(
+        state_dir=Path(folders.state_dir) if folders.state_dir else inbox / DEFAULT_STATE_DIRNAME,
+        report_dir=Path(folders.report_dir)
+        if folders.report_dir
+        else inbox / DEFAULT_REPORT_DIRNAME,
     )
     started = datetime.now(UTC)
     with inbox_lock(inbox), _folders(template), _api(settings, template) as job_template:

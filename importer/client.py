@@ -32,6 +32,7 @@ from importer.credentials import (
     redact,
     safe_url,
 )
+from importer.engine.settings import TargetSettings
 from importer.errors import (
     AmbiguousError,
     AuthError,
@@ -61,7 +62,7 @@ TOKEN_PATH = "/api/token"
 SECTIONS_PATH = "/api/content/coursesections"
 COURSE_PATH = "/api/content/courses/{id}"
 #: Generous read timeout: a timed-out POST is ambiguous, so make timeouts rare.
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=30.0, pool=10.0)
+DEFAULT_TIMEOUT = TargetSettings().timeout()  # the numbers live in importer.engine.settings
 #: Below any sane server idle timeout, so stale keep-alive races stay rare.
 KEEPALIVE_EXPIRY = 5.0
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})

@@ -1,6 +1,7 @@
 """`sections.toml`: defaults for command options, so a scheduled job needs no long command line.
 
-Top-level keys are `JobSettings` option names (read from the dataclass, never retyped here);
+Top-level keys are the options of importer.engine.settings (never retyped here), checked
+against their types and ranges;
 an optional `[batch]` table holds the inbox options of `sections batch`. Values are checked
 against the dataclass annotations. Credentials never come from this file: any key that looks
 like a secret is refused, so a password cannot end up in a file that gets copied around.
@@ -14,44 +15,27 @@ import dataclasses
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from importer.credentials import SECRET_NAME
+from importer.engine.settings import JOB_COMMANDS, file_options, range_problem
 from importer.errors import ConfigError
 
 CONFIG_FILENAME = "sections.toml"
 BATCH_TABLE = "batch"
 
-#: JobSettings fields that are per file or per call, never defaults from a file.
-_NOT_FROM_FILE = frozenset(
-    {
-        "input",
-        "credentials",
-        "ledger_scope",
-        "sandbox",
-        "dry_run",
-        "sheet",
-        "delimiter",
-        "write_report",
-        "sleep",
-    }
-)
-
-#: Commands that receive the top-level keys as click defaults.
-_JOB_COMMANDS: tuple[str, ...] = ("import", "plan", "batch")
-
 
 def _job_fields() -> dict[str, Any]:
-    from importer.job import JobSettings
+    """The top-level keys: every option importer.engine.settings marks as settable in a file."""
+    return {name: named.type for name, named in file_options().items()}
 
-    hints = typing.get_type_hints(JobSettings)
-    return {
-        f.name: hints[f.name]
-        for f in dataclasses.fields(JobSettings)
-        if f.name not in _NOT_FROM_FILE
-    }
+
+def _range_problem(key: str, value: Any) -> str | None:
+    named = file_options().get(key)
+    return range_problem(named, value) if named is not None else None
 
 
 def _batch_fields() -> dict[str, Any]:
@@ -123,7 +107,12 @@ def _coerce(value: Any, hint: Any, base: Path) -> tuple[bool, Any]:
 
 
 def _check_table(
-    table: dict[str, Any], valid: dict[str, Any], where: str, filename: str, base: Path
+    table: dict[str, Any],
+    valid: dict[str, Any],
+    where: str,
+    filename: str,
+    base: Path,
+    check_range: Callable[[str, Any], str | None] | None = None,
 ) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     for key, value in table.items():
@@ -135,6 +124,9 @@ def _check_table(
             raise ConfigError(
                 f"{filename}: {key}{where} must be {_type_name(valid[key])}, got {value!r}"
             )
+        problem = check_range(key, converted) if check_range is not None else None
+        if problem:
+            raise ConfigError(f"{filename}: {key}{where} {problem}, got {value!r}")
         checked[key] = converted
     return checked
 
@@ -167,7 +159,7 @@ def load_config(
     base = candidate.resolve().parent
     batch_table = data.pop(BATCH_TABLE, None)
     job_valid = _job_fields()
-    config: dict[str, object] = _check_table(data, job_valid, "", filename, base)
+    config: dict[str, object] = _check_table(data, job_valid, "", filename, base, _range_problem)
     if batch_table is not None:
         if not isinstance(batch_table, dict):
             raise ConfigError(f"{filename}: [{BATCH_TABLE}] must be a table")
@@ -180,12 +172,12 @@ def load_config(
 def config_default_map(config: dict[str, object]) -> dict[str, dict[str, object]]:
     """Click `default_map` for the CLI group: flags on the command line still win.
 
-    Keys are click parameter names, which are the JobSettings names; click ignores keys a
-    command does not have (e.g. `max_writes` for `plan`). The `[batch]` table only reaches
-    `batch`.
+    Keys are click parameter names, which are the settings' names; every file key is an
+    option of every job command (importer.engine.settings), so each one reaches `plan`,
+    `import` and `batch` alike. The `[batch]` table only reaches `batch`.
     """
     job_options = {k: v for k, v in config.items() if k != BATCH_TABLE}
     batch_options = config.get(BATCH_TABLE) or {}
-    default_map: dict[str, dict[str, object]] = {name: dict(job_options) for name in _JOB_COMMANDS}
+    default_map: dict[str, dict[str, object]] = {name: dict(job_options) for name in JOB_COMMANDS}
     default_map["batch"].update(batch_options)  # type: ignore[arg-type]
     return default_map

@@ -7,6 +7,7 @@ how the ledger is keyed for it (the port changes every run, so the data file is 
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from importer.client import Credentials
 
 if TYPE_CHECKING:
-    from importer.job import JobSettings
+    from importer.engine.settings import JobSettings
     from importer.sandbox import SandboxServer
 
 #: The sandbox's demo account holding exactly the roles the importer needs.
@@ -41,6 +42,18 @@ def start_sandbox(db_path: str | Path | None = None, *, control: bool = False) -
     return SandboxServer(SandboxConfig(db_path=db, control=control)).start()
 
 
+def sandbox_ledger_scope(db_path: str | Path | None = None) -> str:
+    """The ledger key for a built-in sandbox (its port changes every run, so not its URL).
+
+    With a data file: `sandbox:<absolute path>`, the same for `--sandbox`, `sections batch
+    --sandbox` and a notebook, so a rerun recognises what it sent. Without one (a temporary
+    sandbox, gone after the run): a key of its own that no later run shares.
+    """
+    if db_path:
+        return f"sandbox:{Path(db_path).resolve()}"
+    return f"sandbox-temporary:{uuid.uuid4()}"
+
+
 @contextmanager
 def running_sandbox(
     settings: JobSettings, db_path: str | Path | None
@@ -48,14 +61,12 @@ def running_sandbox(
     """A sandbox for the length of the block, and `settings` pointed at it."""
     server = start_sandbox(db_path)
     try:
-        db = Path(db_path).resolve() if db_path else None
+        pointed = settings.with_options(api_url=server.url)
         yield (
             dataclasses.replace(
-                settings,
-                api_url=server.url,
+                pointed,
                 credentials=sandbox_credentials(),
-                sandbox=True,
-                ledger_scope=f"sandbox:{db}" if db else settings.ledger_scope,
+                ledger_scope=sandbox_ledger_scope(db_path) if db_path else settings.ledger_scope,
             ),
             server,
         )

@@ -19,7 +19,12 @@ import threading
 import time
 from collections.abc import Callable
 
+from importer.engine.settings import PacingSettings
+
 logger = logging.getLogger(__name__)
+
+#: The default limits (written once, in importer.engine.settings).
+_LIMITS = PacingSettings()
 
 #: Pause used when a 409 arrives without a usable Retry-After.
 DEFAULT_PAUSE = 1.0
@@ -39,9 +44,9 @@ class Pacer:
     def __init__(
         self,
         *,
-        writes_per_minute: float = 60,
-        requests_per_minute: float = 120,
-        min_interval: float = 0.1,
+        writes_per_minute: float = _LIMITS.writes_per_minute,
+        requests_per_minute: float = _LIMITS.requests_per_minute,
+        min_interval: float = _LIMITS.min_interval,
         safety: float = 0.98,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,

@@ -9,16 +9,18 @@ connections, 500/502/504, unreadable 2xx) goes back to the caller, which reconci
 reading the list before sending again. Idempotent reads (`call_read`) also retry those.
 
 Each call builds a fresh tenacity `Retrying` (tenacity state is not safe to share between
-threads or calls), capped by attempts AND a total deadline, with `reraise=True` so the
+threads or calls), capped by tries AND a total deadline, with `reraise=True` so the
 caller always sees our typed exception, never `tenacity.RetryError`.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TypeVar
 
 from tenacity import (
@@ -31,9 +33,23 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from importer.errors import AmbiguousError, ThrottledError, TlsError, TransportError
+from importer.engine.settings import RetrySettings
+from importer.errors import (
+    AmbiguousError,
+    ApiError,
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    RejectedError,
+    ThrottledError,
+    TlsError,
+    TransportError,
+)
 
 logger = logging.getLogger(__name__)
+
+#: The default numbers (written once, in importer.engine.settings).
+_DEFAULTS = RetrySettings()
 
 T = TypeVar("T")
 
@@ -43,7 +59,10 @@ OnRetry = Callable[[BaseException, int, float], object]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try: attempts and total deadline per call, and the back-off shape.
+    """How hard to try one request: tries and total deadline per call, and the back-off.
+
+    `tries` counts the tries of ONE request; the sends of one row across unknown outcomes
+    and runs are capped separately (SendPolicy.max_attempts).
 
     `max_retry_after`: a Retry-After longer than this is not waited for; the
     `ThrottledError` is raised so the run stops (resumable) instead of hanging.
@@ -51,16 +70,29 @@ class RetryPolicy:
     interruptible; None means `time.sleep`.
     """
 
-    attempts: int = 5
-    deadline: float = 120.0
-    max_retry_after: float = 300.0
-    wait_initial: float = 0.5
-    wait_max: float = 30.0
+    tries: int = _DEFAULTS.request_tries
+    deadline: float = _DEFAULTS.retry_deadline
+    max_retry_after: float = _DEFAULTS.max_retry_after
+    wait_initial: float = _DEFAULTS.wait_initial
+    wait_max: float = _DEFAULTS.wait_max
     sleep: Callable[[float], object] | None = None
 
+    @classmethod
+    def from_settings(
+        cls, settings: RetrySettings, sleep: Callable[[float], object] | None = None
+    ) -> RetryPolicy:
+        return cls(
+            tries=settings.request_tries,
+            deadline=settings.retry_deadline,
+            max_retry_after=settings.max_retry_after,
+            wait_initial=settings.wait_initial,
+            wait_max=settings.wait_max,
+            sleep=sleep,
+        )
+
     def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("attempts must be at least 1")
+        if self.tries < 1:
+            raise ValueError("tries must be at least 1")
         if self.deadline < 0 or self.max_retry_after < 0:
             raise ValueError("deadline and max_retry_after must not be negative")
         if self.wait_initial < 0 or self.wait_max < 0:
@@ -125,7 +157,7 @@ def _run(
             what,
             _describe(exc),
             state.attempt_number,
-            policy.attempts,
+            policy.tries,
             wait,
         )
         if on_retry is not None and exc is not None:
@@ -133,7 +165,7 @@ def _run(
 
     retrying = Retrying(  # fresh per call: tenacity state must never be shared
         retry=retry_if_exception(lambda exc: predicate(exc, policy)),
-        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.deadline),
+        stop=stop_after_attempt(policy.tries) | stop_after_delay(policy.deadline),
         wait=_RetryAfterOrJitter(policy),
         sleep=policy.sleep if policy.sleep is not None else time.sleep,
         before_sleep=before_sleep,
@@ -148,7 +180,7 @@ def call_create(
     """Call a non-idempotent `fn` (one POST), re-sending only what was certainly not applied.
 
     Raises at once: AmbiguousError, RejectedError, AuthError, NotFoundError, TlsError and a
-    ThrottledError over the cap; raises the last error when attempts or deadline run out.
+    ThrottledError over the cap; raises the last error when tries or deadline run out.
     """
     return _run(fn, policy or RetryPolicy(), is_safe_to_resend, on_retry, "create")
 
@@ -158,3 +190,78 @@ def call_read(
 ) -> T:
     """Call an idempotent `fn` (a GET): also retries AmbiguousError (timeouts, 5xx)."""
     return _run(fn, policy or RetryPolicy(), is_safe_to_reread, on_retry, "read")
+
+
+# -- what a write's final failure means for the run -------------------------------------------
+
+
+class Verdict(StrEnum):
+    """What to do with a write (and the run) after `call_create` gave up or refused."""
+
+    RECONCILE = "reconcile"  # may have been applied: read the server before sending again
+    REJECTED = "rejected"  # the API refused it: settled, the row failed
+    REQUEUE = "requeue"  # certainly not applied and waiting may help: queue it again
+    STOP = "stop"  # certainly not applied and the run cannot go on (see `stop`)
+    CANCELLED = "cancelled"  # never sent: the run was cancelled while it waited
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """`verdict`; `failure`: counts toward the breaker; `stop`: why the run stops
+    ("auth", "config", "retry_after"; the sender's StopReason values)."""
+
+    verdict: Verdict
+    failure: bool
+    stop: str | None = None
+    message: str = ""
+
+
+def judge_write_failure(exc: BaseException, policy: RetryPolicy) -> Judgement:
+    """The one decision about a write that ended in `exc` (after its own retries).
+
+    Unknown exceptions count as "may have been applied": reconcile, never re-send blindly.
+    """
+    if isinstance(exc, AmbiguousError):
+        return Judgement(Verdict.RECONCILE, failure=True, message=str(exc))
+    if isinstance(exc, RejectedError):
+        text = "; ".join(f"{p}: {m}" if p else m for p, m in exc.errors) or str(exc)
+        return Judgement(Verdict.REJECTED, failure=False, message=text)
+    if isinstance(exc, ThrottledError):
+        if exc.retry_after is not None and exc.retry_after > policy.max_retry_after:
+            return Judgement(
+                Verdict.STOP,
+                failure=False,
+                stop="retry_after",
+                message=f"the API asked to wait {exc.retry_after:g}s, more than "
+                f"--max-retry-after {policy.max_retry_after:g}s; run the same command again later",
+            )
+        return Judgement(Verdict.REQUEUE, failure=True, message=str(exc))
+    if isinstance(exc, TlsError):
+        return Judgement(Verdict.STOP, failure=False, stop="config", message=str(exc))
+    if isinstance(exc, TransportError):
+        return Judgement(Verdict.REQUEUE, failure=True, message=str(exc))
+    if isinstance(exc, AuthError):
+        return Judgement(Verdict.STOP, failure=False, stop="auth", message=str(exc))
+    if isinstance(exc, NotFoundError | ConfigError):
+        return Judgement(
+            Verdict.STOP, failure=False, stop="config", message=f"{exc} (check --api-url)"
+        )
+    if isinstance(exc, ApiError):
+        return Judgement(Verdict.RECONCILE, failure=True, message=str(exc))
+    return Judgement(Verdict.RECONCILE, failure=True, message=type(exc).__name__)
+
+
+class Breaker:
+    """The run-level breaker: `limit` consecutive failures (see Judgement.failure) trip it;
+    0 never trips. Thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def record(self, failed: bool) -> bool:
+        """Count one answer; True when this one tripped the breaker."""
+        with self._lock:
+            self.count = self.count + 1 if failed else 0
+            return self.count >= self.limit > 0

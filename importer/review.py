@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,12 +17,13 @@ import pandas as pd
 
 from importer.codes import RowStatus, Severity
 from importer.columns import IMMEDIATE, SEQUENTIAL, TIMED, UNLOCK_TYPES
+from importer.local_sandbox import sandbox_ledger_scope  # noqa: F401 - the notebook uses review.*
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from pandas.io.formats.style import Styler
 
-    from importer.job import JobResult, ProgressEvent
+    from importer.engine.job import JobResult, ProgressEvent
     from importer.validate import ValidationResult
 
 ERROR_STYLE = "background-color: #f8d0d0; color: #7a0000"
@@ -360,19 +360,6 @@ def report_links(report_dir: str | Path | None) -> Any:
     except ValueError:  # another drive on Windows
         shown = str(report_dir)
     return FileLinks(shown)
-
-
-def sandbox_ledger_scope(db_path: str | Path | None = None) -> str:
-    """The ledger key for a notebook's built-in sandbox (its port changes every run).
-
-    With a data file: the same key as `sections import --sandbox` uses for that file, so a
-    rerun recognises what it sent. Without one (a temporary sandbox, gone after the run): a
-    key used once, so a later run that happens to get the same port never mistakes the
-    earlier run's ledger records for sections on its fresh, empty server.
-    """
-    if db_path:
-        return f"sandbox:{Path(db_path).resolve()}"
-    return f"sandbox-temporary:{uuid.uuid4()}"
 
 
 def start_sandbox(db_path: str | Path | None = None) -> tuple[Any, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from importer.client import Credentials
-from importer.job import JobSettings
+from importer.engine.job import JobSettings
 from importer.sandbox import SandboxConfig, SandboxServer
 
 CREATOR = Credentials(username="creator@example.com", password="creator")

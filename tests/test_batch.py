@@ -29,7 +29,7 @@ from importer.batch import (
 from importer.codes import ExitCode
 from importer.credentials import Credentials
 from importer.errors import LockedError
-from importer.job import JobSettings
+from importer.engine.job import JobSettings
 from importer.sandbox import SandboxServer
 
 HEADER = "Course ID,Section title,Display order,Unlock type,Unlock after days\n"
@@ -319,7 +319,7 @@ def test_missing_credentials_refused_before_touching_files(tmp_path: Path) -> No
 
 def test_ledger_in_use_leaves_the_file_in_the_inbox(tmp_path: Path) -> None:
     """Another import holding the inbox's ledger: exit 3, and the file waits in the inbox."""
-    from importer.ledger import LOCK_FILENAME
+    from importer.engine.ledger import LOCK_FILENAME
 
     _valid(tmp_path)
     state = tmp_path / ".sections-state"

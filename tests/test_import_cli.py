@@ -29,8 +29,8 @@ from import_support import (
 )
 
 from importer.cli.progress import ProgressDisplay, describe
-from importer.job import ProgressEvent
-from importer.ledger import state_lock
+from importer.engine.job import ProgressEvent
+from importer.engine.ledger import state_lock
 from importer.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from importer.errors import LockedError
-from importer.ledger import (
+from importer.engine.ledger import (
     LEDGER_FILENAME,
     Ledger,
     LedgerStatus,
@@ -97,7 +97,7 @@ def test_second_lock_on_the_same_state_is_refused_at_once(tmp_path: Path) -> Non
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
-        "from importer.ledger import state_lock\n"
+        "from importer.engine.ledger import state_lock\n"
         f"with state_lock({str(tmp_path)!r}):\n"
         "    print('locked', flush=True)\n"
         "    time.sleep(60)\n"

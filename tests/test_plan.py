@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from import_support import control, posts, rows, sandbox, seed_section, settings, write_csv
 
-import importer.plan as plan_module
-import importer.send as send_module
+import importer.engine.plan as plan_module
+import importer.engine.send as send_module
 from importer.codes import RowStatus
-from importer.job import run_job
-from importer.ledger import LedgerRecord, LedgerStatus, payload_hash
-from importer.plan import (
+from importer.engine.job import run_job
+from importer.engine.ledger import LedgerRecord, LedgerStatus, payload_hash
+from importer.engine.plan import (
     PLAN_COLUMNS,
     ServerSection,
     classify,

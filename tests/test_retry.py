@@ -65,8 +65,8 @@ def test_transport_errors_are_retried_until_success() -> None:
 
 
 def test_attempts_are_capped_and_the_last_error_reraised() -> None:
-    """A persistent connection failure stops after `attempts` calls with our own exception."""
-    pol, _ = policy(attempts=3)
+    """A persistent connection failure stops after `tries` calls with our own exception."""
+    pol, _ = policy(tries=3)
     fn = failing([TransportError(f"refused {i}") for i in range(10)])
     with pytest.raises(TransportError, match="refused 2"):
         call_create(fn, pol)
@@ -143,7 +143,7 @@ def test_call_read_does_not_retry_permanent_failures() -> None:
 
 def test_each_call_starts_with_fresh_state() -> None:
     """Attempts are counted per call: a second call gets its full budget again."""
-    pol, _ = policy(attempts=2)
+    pol, _ = policy(tries=2)
     first = failing([TransportError("a")])
     second = failing([TransportError("b")])
     assert call_create(first, pol) == "ok"
@@ -153,7 +153,7 @@ def test_each_call_starts_with_fresh_state() -> None:
 
 def test_concurrent_calls_do_not_share_attempt_counters() -> None:
     """Two threads retrying at once each get their own attempt budget."""
-    pol = RetryPolicy(attempts=3, sleep=lambda s: None)
+    pol = RetryPolicy(tries=3, sleep=lambda s: None)
     results: list[object] = []
     fns = [failing([TransportError("x"), TransportError("y")]) for _ in range(2)]
     threads = [
@@ -201,12 +201,12 @@ def test_unexpected_exceptions_propagate_untouched() -> None:
 def test_policy_refuses_zero_attempts() -> None:
     """At least one attempt is always made."""
     with pytest.raises(ValueError):
-        RetryPolicy(attempts=0)
+        RetryPolicy(tries=0)
 
 
 def test_deadline_stops_retrying_even_with_attempts_left() -> None:
     """A zero deadline means one attempt only, whatever `attempts` says."""
-    pol, _ = policy(attempts=10, deadline=0.0)
+    pol, _ = policy(tries=10, deadline=0.0)
     fn = failing([TransportError("x")] * 5)
     with pytest.raises(TransportError):
         call_create(fn, pol)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from importer import review
-from importer.job import ProgressEvent
+from importer.engine.job import ProgressEvent
 from importer.validate import ValidationResult, validate_file
 
 SHEET = """Course ID,Section title,Display order,Unlock type,Unlock after days,Notes
@@ -137,7 +137,7 @@ def test_report_links_lists_report_files(tmp_path: Path) -> None:
 def test_plan_of_falls_back_to_results_when_nothing_was_planned() -> None:
     """An invalid file stops before planning: its rows still count, as 'invalid'."""
     from importer.codes import ExitCode
-    from importer.job import JobResult
+    from importer.engine.job import JobResult
 
     results = pd.DataFrame({"status": ["invalid", "invalid"], "course_id": [101, None]})
     stopped = JobResult(ExitCode.INVALID_INPUT, None, {}, results, "stopped")

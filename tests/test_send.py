@@ -28,10 +28,10 @@ from import_support import (
 
 from importer.client import NexudusClient
 from importer.codes import ExitCode, RowStatus
-from importer.job import ProgressEvent, WriteBudget, run_job
-from importer.ledger import Ledger, LedgerStatus, payload_hash
+from importer.engine.job import ProgressEvent, WriteBudget, run_job
+from importer.engine.ledger import Ledger, LedgerStatus, payload_hash
 from importer.retry import RetryPolicy
-from importer.send import Sender, SendItem, SendSettings, StopReason
+from importer.engine.send import Sender, SendItem, SendSettings, StopReason
 
 
 def at_send(action: Callable[[], object]) -> Callable[[ProgressEvent], None]:

@@ -27,8 +27,8 @@ from import_support import (
 )
 from import_support import settings as job_settings
 
-from importer.job import ProgressEvent, WriteBudget, run_job
-from importer.ledger import Ledger, LedgerStatus
+from importer.engine.job import ProgressEvent, WriteBudget, run_job
+from importer.engine.ledger import Ledger, LedgerStatus
 
 pytestmark = pytest.mark.slow
 

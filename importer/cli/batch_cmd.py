@@ -1,4 +1,8 @@
-"""`sections batch`: import every settled spreadsheet in an inbox folder (for cron/systemd)."""
+"""`sections batch`: import every settled spreadsheet in an inbox folder (for cron/systemd).
+
+The job options are generated from importer.engine.settings, the same as `sections import`'s;
+the inbox options (--inbox, --settle-seconds, --notify-url) are batch's own.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +17,15 @@ import click
 
 from importer.batch import BatchSettings, FileOutcome, run_batch
 from importer.cli.logs import setup_logging
-from importer.job import DEFAULT_API_URL, DEFAULT_STATE_DIRNAME, JobSettings
+from importer.engine.settings import DEFAULT_STATE_DIRNAME, JobSettings, click_options
 from importer.local_sandbox import SANDBOX_DB_NAME
 
-_DEFAULTS = JobSettings(input=Path())
 
-
-def _config_only_options(settings: type = JobSettings) -> dict[str, Any]:
-    """sections.toml options that have no batch flag still apply: job options (e.g. breaker)
-    and, with `settings=BatchSettings`, [batch] ones (notify_timeout, recheck_seconds)."""
+def _config_only_options() -> dict[str, Any]:
+    """[batch] keys of sections.toml that have no flag (notify_timeout, recheck_seconds)."""
     ctx = click.get_current_context()
     flags = {param.name for param in ctx.command.params}
-    fields = {f.name for f in dataclasses.fields(settings)} - {"job", "sandbox", "sandbox_db"}
+    fields = {f.name for f in dataclasses.fields(BatchSettings)} - {"job", "sandbox", "sandbox_db"}
     return {k: v for k, v in (ctx.default_map or {}).items() if k in fields and k not in flags}
 
 
@@ -42,25 +43,9 @@ def _echo_file(outcome: FileOutcome) -> None:
     help="Folder to import from: every *.csv and *.xlsx in it (not subfolders).",
 )
 @click.option(
-    "--max-writes",
-    type=click.IntRange(min=0),
-    default=_DEFAULTS.max_writes,
-    show_default=True,
-    help="POSTs allowed for the whole run, shared by all files; a file stopped by it "
-    "stays in the inbox and the next run continues it.",
-)
-@click.option(
     "--sandbox",
     is_flag=True,
     help="Import into a built-in sandbox started for this run (demo / test).",
-)
-@click.option(
-    "--api-url",
-    envvar="NEXUDUS_API_URL",
-    default=DEFAULT_API_URL,
-    show_default=True,
-    help="Nexudus API root (env NEXUDUS_API_URL). Credentials come only from "
-    "NEXUDUS_TOKEN or NEXUDUS_USERNAME/NEXUDUS_PASSWORD.",
 )
 @click.option(
     "--settle-seconds",
@@ -74,44 +59,7 @@ def _echo_file(outcome: FileOutcome) -> None:
     default=None,
     help="POST the run's summary JSON to this webhook; a failing webhook is logged, not fatal.",
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Ledger folder  [default: INBOX/.sections-state]",
-)
-@click.option(
-    "--report-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Reports folder, also holding batch-<time>.json  [default: INBOX/reports]",
-)
-@click.option(
-    "--writes-per-minute",
-    type=click.FloatRange(min=0, min_open=True),
-    default=_DEFAULTS.writes_per_minute,
-    show_default=True,
-    help="POST rate cap.",
-)
-@click.option(
-    "--requests-per-minute",
-    type=click.FloatRange(min=0, min_open=True),
-    default=_DEFAULTS.requests_per_minute,
-    show_default=True,
-    help="Rate cap for all requests (reads included).",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=_DEFAULTS.concurrency,
-    show_default=True,
-    help="Worker threads sending POSTs.",
-)
-@click.option(
-    "--skip-invalid",
-    is_flag=True,
-    help="Import the valid rows of a file even when some rows are invalid.",
-)
+@click_options("batch")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line and problems.")
 @click.option(
     "--log-file",
@@ -121,19 +69,12 @@ def _echo_file(outcome: FileOutcome) -> None:
 )
 def batch(
     inbox: Path,
-    max_writes: int,
     sandbox: bool,
-    api_url: str,
     settle_seconds: float,
     notify_url: str | None,
-    state_dir: Path | None,
-    report_dir: Path | None,
-    writes_per_minute: float,
-    requests_per_minute: float,
-    concurrency: int,
-    skip_invalid: bool,
     quiet: bool,
     log_file: Path | None,
+    **options: Any,
 ) -> None:
     """Import every settled spreadsheet in --inbox, oldest first.
 
@@ -144,21 +85,10 @@ def batch(
     1, 2 or 3). Example for cron: sections batch --inbox /srv/sections/inbox --max-writes 500
     """
     setup_logging(quiet=quiet, log_file=log_file)
-    job = JobSettings(
-        **_config_only_options(),
-        input=inbox,
-        api_url=api_url,
-        max_writes=max_writes,
-        state_dir=state_dir,
-        report_dir=report_dir,
-        writes_per_minute=writes_per_minute,
-        requests_per_minute=requests_per_minute,
-        concurrency=concurrency,
-        skip_invalid=skip_invalid,
-    )
-    state = state_dir or inbox / DEFAULT_STATE_DIRNAME
+    job = JobSettings.build(input=inbox, **options)
+    state = job.target.state_dir or inbox / DEFAULT_STATE_DIRNAME
     settings = BatchSettings(
-        **_config_only_options(BatchSettings),
+        **_config_only_options(),
         inbox=inbox,
         job=job,
         settle_seconds=settle_seconds,

@@ -1,6 +1,7 @@
 """`sections plan FILE` and `sections import FILE`: thin wrappers around `job.run_job`.
 
-Both commands share one set of options (`job_options`), build a `JobSettings`, run the job
+Both commands share one set of options (`job_options`, generated from
+importer.engine.settings like those of `sections batch`), build a `JobSettings`, run the job
 with a progress display and Ctrl-C handling, print a per-course and per-status summary and
 the report folder, and exit with the job's exit code.
 """
@@ -24,141 +25,45 @@ from rich.table import Table
 from importer.cli.logs import setup_logging
 from importer.cli.progress import ProgressDisplay
 from importer.codes import ExitCode, RowStatus, exit_meaning
-from importer.job import DEFAULT_API_URL, JobResult, JobSettings, run_job
+from importer.engine.job import JobResult, run_job
+from importer.engine.settings import JobSettings, click_options
 from importer.local_sandbox import SANDBOX_DB_NAME, SANDBOX_USER, running_sandbox
 
-_D = JobSettings(input=Path())  # the defaults, read from the dataclass (one source of truth)
 
+def job_options(*, command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options of `plan` / `import`: FILE, --sandbox, (--dry-run,) every setting
+    generated from importer.engine.settings, --quiet and --log-file."""
 
-def job_options(*, dry_run_flag: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The options `plan` and `import` share (one place); `--dry-run` only for import."""
-
-    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        options = [
-            click.argument("file", type=click.Path(path_type=Path, dir_okay=False)),
-            click.option(
-                "--api-url",
-                envvar="NEXUDUS_API_URL",
-                default=DEFAULT_API_URL,
-                show_default=True,
-                help="Nexudus API root (env NEXUDUS_API_URL). "
-                "Credentials come only from NEXUDUS_TOKEN or NEXUDUS_USERNAME + "
-                "NEXUDUS_PASSWORD (+ NEXUDUS_TOTP).",
-            ),
-            click.option(
-                "--sandbox",
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        function = click.option(
+            "--log-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="Also write a detailed log here (never secrets).",
+        )(function)
+        function = click.option(
+            "--quiet", "-q", is_flag=True, help="Print only the final summary."
+        )(function)
+        function = click_options(command)(function)
+        if command == "import":
+            function = click.option(
+                "--dry-run",
                 is_flag=True,
-                help="Use a built-in sandbox started for "
-                "this run (database in the state folder, demo credentials): try the "
-                "tool with no setup.",
-            ),
-            click.option(
-                "--skip-invalid",
-                is_flag=True,
-                help="Import the valid rows even "
-                "when some rows are invalid (those are reported 'invalid').",
-            ),
-            click.option("--sheet", default=None, help="XLSX sheet to read (default: first)."),
-            click.option("--delimiter", default=None, help="CSV delimiter (default: detected)."),
-            click.option(
-                "--writes-per-minute",
-                type=click.FloatRange(min=0, min_open=True),
-                default=_D.writes_per_minute,
-                show_default=True,
-                help="POSTs per minute at most (the API allows 60).",
-            ),
-            click.option(
-                "--requests-per-minute",
-                type=click.FloatRange(min=0, min_open=True),
-                default=_D.requests_per_minute,
-                show_default=True,
-                help="Requests of any kind per minute at most (the API allows 120).",
-            ),
-            click.option(
-                "--min-interval",
-                type=click.FloatRange(min=0),
-                default=_D.min_interval,
-                show_default=True,
-                help="Seconds between any two requests (the API needs 0.1; lower "
-                "only against a sandbox).",
-            ),
-            click.option(
-                "--max-writes",
-                type=click.IntRange(min=0),
-                default=_D.max_writes,
-                show_default=True,
-                help="POSTs allowed in this run; when spent the "
-                "run stops (exit 4) and the same command continues it.",
-            ),
-            click.option(
-                "--concurrency",
-                type=click.IntRange(min=1, max=16),
-                default=_D.concurrency,
-                show_default=True,
-                help="Worker threads sending rows (pacing is shared by all).",
-            ),
-            click.option(
-                "--max-retry-after",
-                type=click.FloatRange(min=0),
-                default=_D.max_retry_after,
-                show_default=True,
-                help="Longest Retry-After (seconds) to wait for; a longer one stops "
-                "the run (exit 4).",
-            ),
-            click.option(
-                "--reconcile-grace",
-                type=click.FloatRange(min=0),
-                default=_D.reconcile_grace,
-                show_default=True,
-                help="Seconds after an unanswered POST before the section's absence "
-                "on the server is trusted and the row is sent again.",
-            ),
-            click.option(
-                "--breaker",
-                type=click.IntRange(min=0),
-                default=_D.breaker,
-                show_default=True,
-                help="Stop (exit 4) after this many server or "
-                "network failures in a row; 0 never stops.",
-            ),
-            click.option(
-                "--state-dir",
-                type=click.Path(path_type=Path, file_okay=False),
-                default=None,
-                help="Folder for the ledger and lock (default: .sections-state/ beside FILE).",
-            ),
-            click.option(
-                "--report-dir",
-                type=click.Path(path_type=Path, file_okay=False),
-                default=None,
-                help="Folder for run reports (default: reports/ beside FILE).",
-            ),
-            click.option("--quiet", "-q", is_flag=True, help="Print only the final summary."),
-            click.option(
-                "--log-file",
-                type=click.Path(path_type=Path, dir_okay=False),
-                default=None,
-                help="Also write a detailed log here (never secrets).",
-            ),
-        ]
-        if dry_run_flag:
-            options.insert(
-                3,
-                click.option(
-                    "--dry-run",
-                    is_flag=True,
-                    help="Plan only: read the server, write the plan, send nothing.",
-                ),
-            )
-        for option in reversed(options):
-            command = option(command)
-        return command
+                help="Plan only: read the server, write the plan, send nothing.",
+            )(function)
+        function = click.option(
+            "--sandbox",
+            is_flag=True,
+            help="Use a built-in sandbox started for this run (database in the state folder, "
+            "demo credentials): try the tool with no setup. Needs the 'sandbox' extra.",
+        )(function)
+        return click.argument("file", type=click.Path(path_type=Path, dir_okay=False))(function)
 
     return decorate
 
 
 @click.command(name="plan")
-@job_options(dry_run_flag=False)
+@job_options(command="plan")
 def plan(**options: Any) -> None:
     """Show what `sections import FILE` would do, reading the server but sending nothing.
 
@@ -175,7 +80,7 @@ def plan(**options: Any) -> None:
 
 
 @click.command(name="import")
-@job_options(dry_run_flag=True)
+@job_options(command="import")
 def import_(dry_run: bool, **options: Any) -> None:
     """Import FILE into Nexudus: every valid row becomes exactly one course section.
 
@@ -198,7 +103,6 @@ def import_(dry_run: bool, **options: Any) -> None:
 def _run(
     *,
     file: Path,
-    api_url: str,
     sandbox: bool,
     dry_run: bool,
     quiet: bool,
@@ -209,7 +113,7 @@ def _run(
     setup_logging(
         quiet=quiet, log_file=log_file, console=display.console if display.terminal else None
     )
-    settings = JobSettings(input=file, api_url=api_url, dry_run=dry_run, **options)
+    settings = JobSettings.build(input=file, dry_run=dry_run, **options)
     with contextlib.ExitStack() as stack:
         if sandbox:
             settings = _with_sandbox(settings, stack, quiet=quiet)

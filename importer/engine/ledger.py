@@ -9,6 +9,11 @@ leaves a record that the next run reconciles against the server.
 
 WAL + synchronous=FULL: a committed transaction survives an OS crash, not only a process
 crash. Every write is one explicit `BEGIN IMMEDIATE ... COMMIT`.
+
+Records are keyed by `scope` (which API: its root URL, or `sandbox:<data file>`) and the row
+key, and hold the action's kind, the request's hash and, for kinds that change an existing
+section, a before-image (JSON) to undo from. A ledger of schema 1 (a column `api_url`, no
+kind) is migrated in place when opened; its records are kept.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import filelock
 
@@ -34,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 LEDGER_FILENAME = "ledger.sqlite3"
 LOCK_FILENAME = "import.lock"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Key = tuple[int, int]  # (CourseId, DisplayOrder)
 
@@ -56,10 +62,10 @@ UNRESOLVED: frozenset[LedgerStatus] = frozenset({LedgerStatus.SENDING, LedgerSta
 
 @dataclass(frozen=True)
 class LedgerRecord:
-    api_url: str
+    scope: str
     course_id: int
     display_order: int
-    payload_hash: str
+    request_hash: str
     status: LedgerStatus
     section_id: int | None
     attempts: int
@@ -68,6 +74,8 @@ class LedgerRecord:
     source_file: str | None
     source_row: int | None
     error: str | None
+    kind: str = "create"  # the action kind (actions.ActionKind value)
+    before_image: str | None = None  # JSON of the section before the action changed it
 
     @property
     def key(self) -> Key:
@@ -80,7 +88,7 @@ class Mark:
 
     key: Key
     status: LedgerStatus
-    payload_hash: str | None = None
+    request_hash: str | None = None
     section_id: int | None = None
     error: str | None = None
     source_file: str | None = None
@@ -97,16 +105,19 @@ def payload_hash(payload: Mapping[str, object]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def normalize_api_url(api_url: str) -> str:
-    return api_url.strip().rstrip("/").lower()
+def normalize_scope(scope: str) -> str:
+    """An API root compares without case or trailing slash; other scopes (a sandbox's data
+    file) are kept as written, since file names can differ only in case."""
+    text = scope.strip()
+    return text.rstrip("/").lower() if "://" in text else text
 
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sections (
-    api_url       TEXT    NOT NULL,
+    scope         TEXT    NOT NULL,
     course_id     INTEGER NOT NULL,
     display_order INTEGER NOT NULL,
-    payload_hash  TEXT    NOT NULL,
+    request_hash  TEXT    NOT NULL,
     status        TEXT    NOT NULL,
     section_id    INTEGER,
     attempts      INTEGER NOT NULL DEFAULT 0,
@@ -115,15 +126,35 @@ CREATE TABLE IF NOT EXISTS sections (
     source_file   TEXT,
     source_row    INTEGER,
     error         TEXT,
-    PRIMARY KEY (api_url, course_id, display_order)
+    kind          TEXT    NOT NULL DEFAULT 'create',
+    before_image  TEXT,
+    PRIMARY KEY (scope, course_id, display_order)
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 _COLUMNS = (
-    "api_url, course_id, display_order, payload_hash, status, section_id, attempts, "
-    "sent_at, updated_at, source_file, source_row, error"
+    "scope, course_id, display_order, request_hash, status, section_id, attempts, "
+    "sent_at, updated_at, source_file, source_row, error, kind, before_image"
 )
+
+#: Schema 1 -> 2: the scope column got its name, records got the action kind and a
+#: before-image. Existing records are kept (all were creates).
+_MIGRATE_1_TO_2 = (
+    "ALTER TABLE sections RENAME COLUMN api_url TO scope",
+    "ALTER TABLE sections RENAME COLUMN payload_hash TO request_hash",
+    "ALTER TABLE sections ADD COLUMN kind TEXT NOT NULL DEFAULT 'create'",
+    "ALTER TABLE sections ADD COLUMN before_image TEXT",
+)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an older ledger to SCHEMA_VERSION, in the caller's transaction."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(sections)")}
+    if "api_url" in columns:
+        for statement in _MIGRATE_1_TO_2:
+            db.execute(statement)
+        logger.info("ledger migrated from schema 1 to %d", SCHEMA_VERSION)
 
 
 class Ledger:
@@ -140,10 +171,12 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         with self._transaction() as db:
+            _migrate(db)  # an older ledger first: CREATE IF NOT EXISTS leaves it as it is
             for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 db.execute(statement)
             db.execute(
-                "INSERT OR IGNORE INTO meta(name, value) VALUES ('schema', ?)",
+                "INSERT INTO meta(name, value) VALUES ('schema', ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 (str(SCHEMA_VERSION),),
             )
 
@@ -158,21 +191,21 @@ class Ledger:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def records(self, api_url: str) -> dict[Key, LedgerRecord]:
+    def records(self, scope: str) -> dict[Key, LedgerRecord]:
         """Every record for one API, by key."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM sections WHERE api_url = ?",
-                (normalize_api_url(api_url),),
+                f"SELECT {_COLUMNS} FROM sections WHERE scope = ?",
+                (normalize_scope(scope),),
             ).fetchall()
         return {(r[1], r[2]): _record(r) for r in rows}
 
-    def get(self, api_url: str, key: Key) -> LedgerRecord | None:
+    def get(self, scope: str, key: Key) -> LedgerRecord | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM sections WHERE api_url = ? AND course_id = ? "
+                f"SELECT {_COLUMNS} FROM sections WHERE scope = ? AND course_id = ? "
                 "AND display_order = ?",
-                (normalize_api_url(api_url), key[0], key[1]),
+                (normalize_scope(scope), key[0], key[1]),
             ).fetchone()
         return _record(row) if row else None
 
@@ -180,10 +213,11 @@ class Ledger:
 
     def mark_intent(
         self,
-        api_url: str,
+        scope: str,
         key: Key,
         *,
-        payload_hash: str,
+        request_hash: str,
+        kind: str = "create",
         source_file: str | None,
         source_row: int | None,
     ) -> LedgerRecord:
@@ -191,37 +225,39 @@ class Ledger:
         now = self._clock()
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO sections (api_url, course_id, display_order, payload_hash, status,"
-                " attempts, sent_at, updated_at, source_file, source_row)"
-                " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
-                " ON CONFLICT (api_url, course_id, display_order) DO UPDATE SET"
-                " payload_hash = excluded.payload_hash, status = excluded.status,"
+                "INSERT INTO sections (scope, course_id, display_order, request_hash, status,"
+                " attempts, sent_at, updated_at, source_file, source_row, kind)"
+                " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (scope, course_id, display_order) DO UPDATE SET"
+                " request_hash = excluded.request_hash, status = excluded.status,"
+                " kind = excluded.kind,"
                 " attempts = sections.attempts + 1, sent_at = excluded.sent_at,"
                 " updated_at = excluded.updated_at, source_file = excluded.source_file,"
                 " source_row = excluded.source_row, error = NULL, section_id = NULL",
                 (
-                    normalize_api_url(api_url),
+                    normalize_scope(scope),
                     key[0],
                     key[1],
-                    payload_hash,
+                    request_hash,
                     LedgerStatus.SENDING.value,
                     now,
                     now,
                     source_file,
                     source_row,
+                    kind,
                 ),
             )
-        record = self.get(api_url, key)
+        record = self.get(scope, key)
         assert record is not None
         return record
 
     def mark(
         self,
-        api_url: str,
+        scope: str,
         key: Key,
         status: LedgerStatus,
         *,
-        payload_hash: str | None = None,
+        request_hash: str | None = None,
         section_id: int | None = None,
         error: str | None = None,
         source_file: str | None = None,
@@ -238,7 +274,7 @@ class Ledger:
         mark = Mark(
             key,
             status,
-            payload_hash=payload_hash,
+            request_hash=request_hash,
             section_id=section_id,
             error=error,
             source_file=source_file,
@@ -246,21 +282,21 @@ class Ledger:
             undo_attempt=undo_attempt,
             sent_at=sent_at,
         )
-        self.mark_many(api_url, [mark])
+        self.mark_many(scope, [mark])
 
-    def mark_many(self, api_url: str, marks: Iterable[Mark]) -> None:
+    def mark_many(self, scope: str, marks: Iterable[Mark]) -> None:
         """Several outcomes in ONE transaction (the plan's adoptions: one fsync, not 1,000)."""
         now = self._clock()
-        scope = normalize_api_url(api_url)
+        scope = normalize_scope(scope)
         with self._transaction() as db:
             for m in marks:
                 db.execute(
-                    "INSERT INTO sections (api_url, course_id, display_order, payload_hash,"
+                    "INSERT INTO sections (scope, course_id, display_order, request_hash,"
                     " status, section_id, attempts, sent_at, updated_at, source_file,"
                     " source_row, error)"
                     " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (api_url, course_id, display_order) DO UPDATE SET"
-                    " payload_hash = COALESCE(?, sections.payload_hash),"
+                    " ON CONFLICT (scope, course_id, display_order) DO UPDATE SET"
+                    " request_hash = COALESCE(?, sections.request_hash),"
                     " status = excluded.status, section_id = excluded.section_id,"
                     " sent_at = COALESCE(excluded.sent_at, sections.sent_at),"
                     " updated_at = excluded.updated_at,"
@@ -271,7 +307,7 @@ class Ledger:
                         scope,
                         m.key[0],
                         m.key[1],
-                        m.payload_hash or "",
+                        m.request_hash or "",
                         m.status.value,
                         m.section_id,
                         m.sent_at,
@@ -279,7 +315,7 @@ class Ledger:
                         m.source_file,
                         m.source_row,
                         m.error,
-                        m.payload_hash,
+                        m.request_hash,
                         1 if m.undo_attempt else 0,
                     ),
                 )
@@ -308,12 +344,13 @@ class Ledger:
             self._db.execute("COMMIT")
 
 
-def read_records(state_dir: Path, api_url: str) -> dict[Key, LedgerRecord]:
+def read_records(state_dir: Path, scope: str) -> dict[Key, LedgerRecord]:
     """Every record for one API, read without writing (for `sections plan`).
 
     A plan must not create the state folder, take the lock or touch the file, yet it needs
     the ledger to tell `changed_since_import` from `conflict`. A missing or unreadable
-    ledger reads as empty (the plan then judges by the server alone).
+    ledger reads as empty (the plan then judges by the server alone); a schema-1 ledger
+    (not migrated yet: only an import writes) is read through its old column names.
     """
     path = Path(state_dir) / LEDGER_FILENAME
     if not path.is_file():
@@ -321,9 +358,12 @@ def read_records(state_dir: Path, api_url: str) -> dict[Key, LedgerRecord]:
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
         try:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(sections)")}
+            select = _COLUMNS if "scope" in columns else _V1_COLUMNS
+            where = "scope" if "scope" in columns else "api_url"
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM sections WHERE api_url = ?",
-                (normalize_api_url(api_url),),
+                f"SELECT {select} FROM sections WHERE {where} = ?",
+                (normalize_scope(scope),),
             ).fetchall()
         finally:
             db.close()
@@ -335,12 +375,19 @@ def read_records(state_dir: Path, api_url: str) -> dict[Key, LedgerRecord]:
     return {(r[1], r[2]): _record(r) for r in rows}
 
 
-def _record(row: tuple) -> LedgerRecord:
+#: How schema 1 spelled _COLUMNS (for read-only readers of a not yet migrated ledger).
+_V1_COLUMNS = (
+    "api_url, course_id, display_order, payload_hash, status, section_id, attempts, "
+    "sent_at, updated_at, source_file, source_row, error, 'create', NULL"
+)
+
+
+def _record(row: tuple[Any, ...]) -> LedgerRecord:
     return LedgerRecord(
-        api_url=row[0],
+        scope=str(row[0]),
         course_id=int(row[1]),
         display_order=int(row[2]),
-        payload_hash=row[3],
+        request_hash=str(row[3]),
         status=LedgerStatus(row[4]),
         section_id=None if row[5] is None else int(row[5]),
         attempts=int(row[6]),
@@ -349,6 +396,8 @@ def _record(row: tuple) -> LedgerRecord:
         source_file=row[9],
         source_row=None if row[10] is None else int(row[10]),
         error=row[11],
+        kind=str(row[12]),
+        before_image=row[13],
     )
 
 

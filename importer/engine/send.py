@@ -1,12 +1,14 @@
-"""Send: POST each planned row exactly once, with worker threads, a ledger and reconcile.
+"""Send: execute each write action's request exactly once (scheduling only).
 
-The rules (docs/reliability.md R2-R4): every POST goes through `retry.call_create`, which
-re-sends only what was certainly not applied. A row whose outcome is unknown
-(AmbiguousError) is never posted again blindly: it is set aside, and once the grace period
-since it was sent has passed, its course's sections are listed ONCE for all of that course's
-waiting rows (other rows keep flowing meanwhile). Found: adopt the Id. Absent: post again,
-as a new attempt, up to `max_attempts` in total. The ledger records the intent before each
-POST and the outcome right after, so a crash at any moment is reconciled by the next run.
+Worker threads share one pacer. Every request goes through `retry.call_create`, which
+re-sends only what was certainly not applied; what happens after it gives up is decided by
+`retry.judge_write_failure` (and the breaker by `retry.Breaker`). An action whose outcome is
+unknown is never sent again blindly: it waits until its `due_at` (the answer's time plus the
+grace period), then its course's sections are listed ONCE for all of that course's waiting
+actions (other rows keep flowing meanwhile) and its kind's `reconcile` (actions.WRITE_KINDS)
+says whether it took effect. Took effect: adopt the Id. Not applied: send again, as a new
+attempt, up to `max_attempts` in total. The ledger records the intent before each request
+and the outcome right after, so a crash at any moment is reconciled by the next run.
 
 Threads + sync httpx (not asyncio), so a notebook cell with a running event loop just works.
 """
@@ -22,25 +24,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import pandas as pd
-
 from importer.client import NexudusClient
-from importer.codes import RowStatus
-from importer.errors import (
-    AmbiguousError,
-    ApiError,
-    AuthError,
-    ConfigError,
-    NotFoundError,
-    RejectedError,
-    ThrottledError,
-    TlsError,
-    TransportError,
-)
-from importer.ledger import Key, Ledger, LedgerStatus
+from importer.codes import ExitCode, RowStatus
+from importer.engine.actions import WRITE_KINDS, Action
+from importer.engine.ledger import Key, Ledger, LedgerStatus
+from importer.engine.match import list_course
+from importer.engine.settings import SendPolicy
+from importer.errors import AuthError, ImporterError, ThrottledError
 from importer.pacing import Cancelled
-from importer.plan import LIST_PAGE_SIZE, ServerSection, normalize_title
-from importer.retry import RetryPolicy, call_create
+from importer.retry import Breaker, RetryPolicy, Verdict, call_create, judge_write_failure
 
 logger = logging.getLogger(__name__)
 
@@ -61,21 +53,35 @@ class StopReason(StrEnum):
     AUTH = "auth"  # credentials or permissions (exit 3)
     CONFIG = "config"  # wrong URL, TLS failure, 404 on the collection (exit 3)
 
+    @property
+    def exit_code(self) -> ExitCode:
+        return (
+            ExitCode.CONFIG
+            if self in (StopReason.AUTH, StopReason.CONFIG)
+            else (ExitCode.RESUMABLE)
+        )
+
 
 @dataclass
 class SendItem:
-    """One row to post (or to reconcile first, when `sent_at` is set)."""
+    """One write action to execute (or to reconcile first, when `due_at` is set)."""
 
-    source_row: int
-    key: Key
-    payload: dict[str, object]
-    payload_hash: str
-    sent_at: float | None = None  # wall clock of the last send whose outcome is unknown
-    attempts: int = 0  # POSTs of this row so far, all runs (from the ledger)
+    action: Action
+    attempts: int = 0  # sends of this row so far, all runs (from the ledger)
+    due_at: float | None = None  # wall clock after which a listing may conclude "absent"
+    proven_absent: bool = False  # sent before, and the plan's listing (after grace) lacks it
+
+    @property
+    def source_row(self) -> int:
+        return self.action.source_row
+
+    @property
+    def key(self) -> Key:
+        return self.action.key
 
     @property
     def title(self) -> str:
-        return str(self.payload.get("Title") or "")
+        return self.action.title
 
 
 @dataclass
@@ -111,14 +117,6 @@ class SendResult:
         return (self.posts - 1) / span * 60.0 if span > 0 else 0.0
 
 
-@dataclass(frozen=True)
-class SendSettings:
-    concurrency: int = 2
-    reconcile_grace: float = 15.0
-    max_attempts: int = 5
-    breaker: int = 5
-
-
 class Sender:
     """Runs the POSTs and reconciles of one file; one instance per run."""
 
@@ -130,7 +128,7 @@ class Sender:
         ledger_scope: str,
         source_file: str,
         policy: RetryPolicy,
-        settings: SendSettings,
+        settings: SendPolicy,
         take_write: Callable[[], bool],
         on_outcome: Callable[[RowOutcome], object] | None = None,
         cancel: threading.Event | None = None,
@@ -154,7 +152,7 @@ class Sender:
         self._waiting: dict[int, list[SendItem]] = defaultdict(list)  # course -> items
         self._reconciling: set[int] = set()
         self._attempts_now: dict[int, int] = defaultdict(int)  # source_row -> POSTs this run
-        self._consecutive_failures = 0
+        self._breaker = Breaker(settings.breaker)
         self._list_failures: dict[int, int] = defaultdict(int)  # course -> failed listings
         self._abandoned: list[SendItem] = []  # unknown outcome, left to the next run
         self._wake = threading.Event()
@@ -163,12 +161,11 @@ class Sender:
 
     def run(self, items: list[SendItem]) -> SendResult:
         """Post or reconcile every item; return when all are settled or the run stops."""
-        now = self.clock()
         for item in items:
-            if item.sent_at is not None and now - item.sent_at < self.settings.reconcile_grace:
+            if item.proven_absent:
+                self._retry_or_give_up(item)
+            elif item.due_at is not None:
                 self._waiting[item.key[0]].append(item)  # sent recently: reconcile first
-            elif item.sent_at is not None:
-                self._retry_or_give_up(item)  # the plan's listing (after grace) showed it absent
             else:
                 self._queue.append(item)
         workers = max(1, int(self.settings.concurrency))
@@ -182,7 +179,7 @@ class Sender:
                 done = {f for f in in_flight if f.done()}
                 in_flight -= done
                 for future in done:
-                    future.result()  # worker errors are handled inside; re-raise bugs
+                    future.result()  # a bug in the scheduling itself surfaces here
                 if self.result.stop is not None and not self._draining():
                     if not in_flight:
                         break
@@ -239,10 +236,10 @@ class Sender:
 
     def _seconds_to_next_due(self) -> float:
         with self._lock:
-            sent = [i.sent_at or 0.0 for items in self._waiting.values() for i in items]
-        if not sent:
+            due = [i.due_at or 0.0 for items in self._waiting.values() for i in items]
+        if not due:
             return POLL_SECONDS
-        return max(0.0, min(sent) + self.settings.reconcile_grace - self.clock())
+        return max(0.0, min(due) - self.clock())
 
     def _schedule_reconciles(
         self, pool: ThreadPoolExecutor, in_flight: set[Future[None]], workers: int
@@ -255,7 +252,7 @@ class Sender:
                 for course, items in self._waiting.items()
                 if items
                 and course not in self._reconciling
-                and min(i.sent_at or 0.0 for i in items) + self.settings.reconcile_grace <= now
+                and min(i.due_at or 0.0 for i in items) <= now
             ]
         for course in due:
             if len(in_flight) >= workers:
@@ -283,91 +280,67 @@ class Sender:
     # -- one POST ------------------------------------------------------------------------------
 
     def _post(self, item: SendItem) -> None:
+        action = item.action
         record = self.ledger.mark_intent(
             self.scope,
             item.key,
-            payload_hash=item.payload_hash,
+            kind=action.kind.value,
+            payload_hash=action.request_hash,
             source_file=self.source_file,
             source_row=item.source_row,
         )
         item.attempts = record.attempts
-        item.sent_at = record.sent_at
         with self._lock:
             self._attempts_now[item.source_row] += 1
+        execute = WRITE_KINDS[action.kind].execute
         try:
-            section_id = call_create(lambda: self.client.create_section(item.payload), self.policy)
-        except AmbiguousError as exc:
-            self._failure_counts(True)
-            # The grace runs from the answer, not from the intent: the POST may have left
-            # much later (waiting for a pacing slot, a Retry-After), and the server may
-            # still commit it a while after answering (reliability R3).
-            item.sent_at = self.clock()
-            self.ledger.mark(
-                self.scope, item.key, LedgerStatus.AMBIGUOUS, error=str(exc), sent_at=item.sent_at
-            )
-            logger.info(
-                "row %d: outcome unknown (%s); will reconcile", item.source_row, exc.cause or exc
-            )
-            with self._lock:
-                self._waiting[item.key[0]].append(item)
-            self._note_answer()
-        except RejectedError as exc:
-            self._failure_counts(False)
-            text = "; ".join(f"{p}: {m}" if p else m for p, m in exc.errors) or str(exc)
-            self.ledger.mark(self.scope, item.key, LedgerStatus.FAILED, error=text)
-            self._finish(item, RowStatus.FAILED, http_status=exc.status, errors=text)
-            self._note_answer()
+            section_id = call_create(lambda: execute(self.client, action), self.policy)
         except Cancelled:
             self._not_sent(item, "cancelled before it was sent")
-        except ThrottledError as exc:
-            self._not_sent(item, str(exc))
-            if exc.retry_after is not None and exc.retry_after > self.policy.max_retry_after:
-                self._stop(
-                    StopReason.RETRY_AFTER,
-                    f"the API asked to wait {exc.retry_after:g}s, more than "
-                    f"--max-retry-after {self.policy.max_retry_after:g}s; run the same "
-                    "command again later",
-                )
-            else:
-                self._failure_counts(True)
-                self._requeue(item)
-        except TlsError as exc:
-            self._not_sent(item, str(exc))
-            self._stop(StopReason.CONFIG, str(exc))
-        except TransportError as exc:
-            self._not_sent(item, str(exc))
-            self._failure_counts(True)
-            self._requeue(item)
-        except AuthError as exc:
-            self._not_sent(item, str(exc))
-            self._stop(StopReason.AUTH, str(exc))
-        except (NotFoundError, ConfigError) as exc:
-            self._not_sent(item, str(exc))
-            self._stop(StopReason.CONFIG, f"{exc} (check --api-url)")
-        except (ApiError, Exception) as exc:  # unknown: assume it may have been applied
-            logger.exception("row %d: unexpected error while posting", item.source_row)
-            self._failure_counts(True)
-            item.sent_at = self.clock()
-            self.ledger.mark(
-                self.scope,
-                item.key,
-                LedgerStatus.AMBIGUOUS,
-                error=f"{type(exc).__name__}",
-                sent_at=item.sent_at,
-            )
-            with self._lock:
-                self._waiting[item.key[0]].append(item)
+        except Exception as exc:  # every other failure is judged in one place: retry.py
+            judgement = judge_write_failure(exc, self.policy)
+            if judgement.verdict is Verdict.RECONCILE:
+                if not isinstance(exc, ImporterError):
+                    logger.exception("row %d: unexpected error while sending", item.source_row)
+                self._unknown_outcome(item, judgement.message)
+            elif judgement.verdict is Verdict.REJECTED:
+                status = getattr(exc, "status", None)
+                self.ledger.mark(self.scope, item.key, LedgerStatus.FAILED, error=judgement.message)
+                self._finish(item, RowStatus.FAILED, http_status=status, errors=judgement.message)
+                self._note_answer()
+            else:  # REQUEUE or STOP: certainly not applied
+                self._not_sent(item, str(exc))
+                if judgement.stop is not None:
+                    self._stop(StopReason(judgement.stop), judgement.message)
+                else:
+                    self._requeue(item)
+            self._count_failure(judgement.failure)
         else:
-            self._failure_counts(False)
+            self._count_failure(False)
             self.ledger.mark(self.scope, item.key, LedgerStatus.CREATED, section_id=section_id)
-            logger.debug("row %d: created section %d", item.source_row, section_id)
+            logger.debug("row %d: section %d", item.source_row, section_id)
             self._finish(item, RowStatus.CREATED, section_id=section_id, http_status=200)
             self._note_answer()
+
+    def _unknown_outcome(self, item: SendItem, why: str) -> None:
+        """The request may have been applied: wait the grace period, then reconcile.
+
+        The grace runs from the answer, not from the intent: the request may have left much
+        later (waiting for a pacing slot, a Retry-After), and the server may still commit it
+        a while after answering.
+        """
+        answered = self.clock()
+        item.due_at = answered + self.settings.reconcile_grace
+        self.ledger.mark(self.scope, item.key, LedgerStatus.AMBIGUOUS, error=why, sent_at=answered)
+        logger.info("row %d: outcome unknown (%s); will reconcile", item.source_row, why)
+        with self._lock:
+            self._waiting[item.key[0]].append(item)
+        self._note_answer()
 
     def _not_sent(self, item: SendItem, why: str) -> None:
         """The POST certainly did not apply: give the row back as pending."""
         self.ledger.mark(self.scope, item.key, LedgerStatus.PENDING, error=why, undo_attempt=True)
-        item.sent_at = None
+        item.due_at = None
         with self._lock:
             self._attempts_now[item.source_row] -= 1
             self.result.outcomes.setdefault(
@@ -389,16 +362,12 @@ class Sender:
                 self.result.first_post_at = now
             self.result.last_post_at = now
 
-    def _failure_counts(self, failed: bool) -> None:
-        """The run-level breaker: N consecutive server/transport failures stop the run."""
-        with self._lock:
-            self._consecutive_failures = self._consecutive_failures + 1 if failed else 0
-            tripped = self._consecutive_failures >= self.settings.breaker > 0
-            count = self._consecutive_failures
-        if tripped:
+    def _count_failure(self, failed: bool) -> None:
+        """The run-level breaker (retry.Breaker): consecutive failures stop the run."""
+        if self._breaker.record(failed):
             self._stop(
                 StopReason.BREAKER,
-                f"{count} server or network failures in a row; "
+                f"{self._breaker.count} server or network failures in a row; "
                 "run the same command again later to continue",
             )
 
@@ -407,7 +376,7 @@ class Sender:
     def _reconcile(self, course_id: int) -> None:
         started = self.clock()
         try:
-            records = self.client.list_sections(course_id, page_size=LIST_PAGE_SIZE)
+            sections = list_course(self.client, course_id)
         except Cancelled:
             self._done_reconciling(course_id)
             return
@@ -423,11 +392,11 @@ class Sender:
                 f"beyond the cap ({exc}); run the same command again later",
             )
             return
-        except (ApiError, Exception) as exc:  # reads are retried already; try later
+        except Exception as exc:  # reads are retried already (retry.call_read); try later
             logger.warning(
                 "listing course %d failed (%s); will try again", course_id, type(exc).__name__
             )
-            self._failure_counts(True)
+            self._count_failure(True)
             with self._lock:
                 self._list_failures[course_id] += 1
                 if (
@@ -437,38 +406,30 @@ class Sender:
                     # Leave them `ambiguous`: the next run's plan listing reconciles them.
                     self._abandoned.extend(self._waiting.pop(course_id, []))
                 for item in self._waiting.get(course_id, []):
-                    item.sent_at = self.clock()  # push the next check one grace period out
+                    item.due_at = self.clock() + self.settings.reconcile_grace  # look later
             self._done_reconciling(course_id)
             return
         with self._lock:
             self.result.reconciles += 1
             items = self._waiting.pop(course_id, [])
-        sections = [ServerSection.from_record(r) for r in records]
         still_waiting: list[SendItem] = []
         for item in items:
-            title = normalize_title(item.title)
-            same = [
-                s
-                for s in sections
-                if s.display_order == item.key[1] and normalize_title(s.title) == title
-            ]
-            if len(same) == 1:
-                self.ledger.mark(self.scope, item.key, LedgerStatus.CREATED, section_id=same[0].id)
+            found = WRITE_KINDS[item.action.kind].reconcile(item.action, sections).applied
+            if len(found) == 1:
+                self.ledger.mark(self.scope, item.key, LedgerStatus.CREATED, section_id=found[0].id)
                 self._finish(
                     item,
                     RowStatus.CREATED,
-                    section_id=same[0].id,
+                    section_id=found[0].id,
                     errors="",
                     note="adopted after an unknown outcome",
                 )
-            elif len(same) >= 2:
-                ids = ", ".join(str(s.id) for s in same)
-                text = f"{len(same)} sections match this row (Ids {ids}); remove the extra ones"
+            elif len(found) >= 2:
+                ids = ", ".join(str(s.id) for s in found)
+                text = f"{len(found)} sections match this row (Ids {ids}); remove the extra ones"
                 self.ledger.mark(self.scope, item.key, LedgerStatus.FAILED, error=text)
-                self._finish(item, RowStatus.DUPLICATE_EXISTS, section_id=same[0].id, errors=text)
-            elif (
-                item.sent_at is not None and started - item.sent_at < self.settings.reconcile_grace
-            ):
+                self._finish(item, RowStatus.DUPLICATE_EXISTS, section_id=found[0].id, errors=text)
+            elif item.due_at is not None and started < item.due_at:
                 still_waiting.append(item)  # absent, but too early to conclude
             else:
                 self._retry_or_give_up(item)
@@ -494,7 +455,8 @@ class Sender:
             self.ledger.mark(self.scope, item.key, LedgerStatus.FAILED, error=text)
             self._finish(item, RowStatus.FAILED, errors=text)
             return
-        item.sent_at = None
+        item.due_at = None
+        item.proven_absent = False
         with self._lock:
             self._queue.appendleft(item)
 
@@ -547,28 +509,3 @@ class Sender:
                 or self.result.outcomes[item.source_row].status != RowStatus.PENDING
             ):
                 self._finish(item, RowStatus.PENDING, errors="not sent yet; run again")
-
-
-RESULT_COLUMNS: tuple[str, ...] = (
-    "source_row",
-    "course_id",
-    "display_order",
-    "title",
-    "status",
-    "section_id",
-    "http_status",
-    "attempts",
-    "errors",
-)
-
-
-def results_frame(records: list[dict[str, object]]) -> pd.DataFrame:
-    """The results frame (ARCHITECTURE.md) from plain dicts, in source_row order."""
-    frame = pd.DataFrame.from_records(records, columns=list(RESULT_COLUMNS))
-    frame = frame.sort_values("source_row", kind="stable").reset_index(drop=True)
-    for column in ("source_row", "course_id", "display_order", "section_id", "http_status"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
-    frame["attempts"] = pd.to_numeric(frame["attempts"], errors="coerce").fillna(0).astype(int)
-    for column in ("title", "status", "errors"):
-        frame[column] = frame[column].fillna("").astype("string")
-    return frame

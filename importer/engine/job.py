@@ -15,89 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pandas as pd
 
 from importer import __version__
-from importer.client import DEFAULT_TIMEOUT, Credentials, NexudusClient
+from importer.client import Credentials, NexudusClient
 from importer.clock import utc_iso
 from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, RowStatus
+from importer.engine.actions import Action, ActionKind
+from importer.engine.ledger import UNRESOLVED, Key, Ledger, LedgerRecord, read_records, state_lock
+from importer.engine.plan import adoptions, classify, fetch_server_state
+from importer.engine.rows import InvalidRow, RowState, plan_frame, results_frame
+from importer.engine.send import POLL_SECONDS, RowOutcome, Sender, SendItem, SendResult, StopReason
+from importer.engine.settings import JobSettings
 from importer.errors import AuthError, ConfigError, ImporterError, ThrottledError, TlsError
-from importer.ledger import (
-    UNRESOLVED,
-    Key,
-    Ledger,
-    LedgerRecord,
-    LedgerStatus,
-    Mark,
-    payload_hash,
-    read_records,
-    state_lock,
-)
 from importer.pacing import Cancelled, Pacer
-from importer.plan import classify, fetch_server_state, plan_frame
 from importer.report import RunReport, write_report
 from importer.retry import RetryPolicy
-from importer.send import (
-    POLL_SECONDS,
-    RowOutcome,
-    Sender,
-    SendItem,
-    SendResult,
-    SendSettings,
-    StopReason,
-    results_frame,
-)
 from importer.validate import ValidationResult, ValidRow, validate_file
-
-#: Default API root (overridden by --api-url / NEXUDUS_API_URL).
-DEFAULT_API_URL = "https://spaces.nexudus.com"
-#: Folder names used beside the input file when --state-dir / --report-dir are not given.
-DEFAULT_STATE_DIRNAME = ".sections-state"
-DEFAULT_REPORT_DIRNAME = "reports"
-
-
-@dataclass
-class JobSettings:
-    """Every option of one import (or plan) of one file; the CLI and batch fill it in."""
-
-    input: Path
-    api_url: str = DEFAULT_API_URL
-    credentials: Credentials | None = None  # None: from the environment (NEXUDUS_*)
-    ledger_scope: str | None = None  # ledger key for the API (default: api_url)
-    sandbox: bool = False  # caller started a sandbox; api_url points at it
-    dry_run: bool = False  # plan only: no writes
-    skip_invalid: bool = False  # import the valid rows even when some rows are invalid
-    sheet: str | None = None
-    delimiter: str | None = None
-    writes_per_minute: float = 60.0
-    requests_per_minute: float = 120.0
-    min_interval: float = 0.1  # seconds between any two requests (the API's 100 ms)
-    max_writes: int = 2500  # POSTs per run (a batch shares one WriteBudget instead)
-    concurrency: int = 2  # worker threads sending POSTs
-    max_retry_after: float = 300.0  # a longer Retry-After stops the run (exit 4)
-    reconcile_grace: float = 15.0  # seconds after a send before "absent" may mean "not applied"
-    breaker: int = 5  # consecutive server/transport failures that stop the run (exit 4)
-    max_attempts: int = 5  # total POSTs of one row across ambiguous outcomes and runs
-    read_timeout: float = 30.0
-    state_dir: Path | None = None  # default: <input folder>/.sections-state
-    report_dir: Path | None = None  # default: <input folder>/reports
-    write_report: bool = True
-    sleep: Callable[[float], object] | None = None  # injected in tests (retry waits)
-
-    def resolved_state_dir(self) -> Path:
-        return (
-            Path(self.state_dir)
-            if self.state_dir
-            else Path(self.input).parent / DEFAULT_STATE_DIRNAME
-        )
-
-    def resolved_report_dir(self) -> Path:
-        return (
-            Path(self.report_dir)
-            if self.report_dir
-            else Path(self.input).parent / DEFAULT_REPORT_DIRNAME
-        )
 
 
 class WriteBudget:
@@ -123,15 +57,6 @@ class WriteBudget:
         with self._lock:
             return self._used
 
-    @property
-    def remaining(self) -> int:
-        with self._lock:
-            return self.limit - self._used
-
-    @property
-    def exhausted(self) -> bool:
-        return self.remaining <= 0
-
 
 @dataclass
 class ProgressEvent:
@@ -154,16 +79,10 @@ class JobResult:
 
     exit_code: ExitCode
     report_dir: Path | None
-    summary: dict
+    summary: dict[str, object]
     results: pd.DataFrame
     message: str
     plan: pd.DataFrame | None = None
-
-
-_STOP_CODES: dict[StopReason, ExitCode] = {
-    StopReason.AUTH: ExitCode.CONFIG,
-    StopReason.CONFIG: ExitCode.CONFIG,
-}
 
 
 class _Progress:
@@ -225,10 +144,10 @@ def _sha256(path: Path) -> str | None:
 
 
 def _cell(value: object) -> object:
-    return None if value is None or pd.isna(value) else value  # type: ignore[arg-type]
+    return None if value is None or pd.isna(value) else value  # type: ignore[call-overload]
 
 
-def _invalid_rows(validation: ValidationResult) -> list[tuple[int, object, object, object]]:
+def _invalid_rows(validation: ValidationResult) -> list[InvalidRow]:
     """(source_row, course_id, display_order, title) of every row that failed validation."""
     table = validation.table
     bad = table[table["source_row"].isin(validation.invalid_rows)]
@@ -243,10 +162,10 @@ def _invalid_rows(validation: ValidationResult) -> list[tuple[int, object, objec
     ]
 
 
-def _exit_code(statuses: list[str], stop: StopReason | None) -> ExitCode:
+def _exit_code(statuses: list[RowStatus], stop: StopReason | None) -> ExitCode:
     if stop is not None:
-        return _STOP_CODES.get(stop, ExitCode.RESUMABLE)
-    present = {RowStatus(s) for s in statuses}
+        return stop.exit_code
+    present = set(statuses)
     if present & UNFINISHED_STATUSES:
         return ExitCode.RESUMABLE
     if present & ATTENTION_STATUSES:
@@ -313,11 +232,11 @@ def run_job(
         )
     credentials = settings.credentials or Credentials.from_env()
     if settings.dry_run:  # read the ledger (never write it): changed_since_import needs it
-        run.known = read_records(settings.resolved_state_dir(), run.scope)
-        return run.execute(credentials, cancel, ledger=None)
+        known = read_records(settings.resolved_state_dir(), settings.scope)
+        return run.execute(credentials, cancel, ledger=None, known=known)
     state_dir = settings.resolved_state_dir()
     with state_lock(state_dir), Ledger.open(state_dir) as ledger:
-        return run.execute(credentials, cancel, ledger=ledger)
+        return run.execute(credentials, cancel, ledger=ledger, known=ledger.records(settings.scope))
 
 
 class _Run:
@@ -327,7 +246,7 @@ class _Run:
         self,
         settings: JobSettings,
         validation: ValidationResult,
-        invalid: list[tuple[int, object, object, object]],
+        invalid: list[InvalidRow],
         valid: list[ValidRow],
         started_at: str,
         progress: ProgressCallback | None,
@@ -338,58 +257,42 @@ class _Run:
         self.invalid = invalid
         self.valid = valid
         self.started_at = started_at
-        self.budget = budget if budget is not None else WriteBudget(settings.max_writes)
-        self.scope = settings.ledger_scope or settings.api_url
-        self.tracker = _Progress(progress, len(valid), settings.writes_per_minute)
+        self.budget = budget if budget is not None else WriteBudget(settings.send.max_writes)
+        self.tracker = _Progress(progress, len(valid), settings.pacing.writes_per_minute)
         self.plan: pd.DataFrame | None = None
-        self.known: dict[Key, LedgerRecord] = {}  # the ledger's records (plan: read-only)
-        self.records: dict[int, dict[str, object]] = {}
         self.client: NexudusClient | None = None
         self.send: SendResult | None = None
-        for row in valid:
-            self.records[row.source_row] = {
-                "source_row": row.source_row,
-                "course_id": row.key[0],
-                "display_order": row.key[1],
-                "title": row.payload.get("Title"),
-                "status": RowStatus.PENDING.value,
-                "section_id": None,
-                "http_status": None,
-                "attempts": 0,
-                "errors": "",
-            }
-        for source_row, course_id, order, title in invalid:
-            self.records[source_row] = {
-                "source_row": source_row,
-                "course_id": course_id,
-                "display_order": order,
-                "title": title,
-                "status": RowStatus.INVALID.value,
-                "section_id": None,
-                "http_status": None,
-                "attempts": 0,
-                "errors": "failed validation",
-            }
+        self.rows: dict[int, RowState] = {
+            row.source_row: RowState(
+                row.source_row,
+                row.key[0],
+                row.key[1],
+                row.payload.get("Title"),
+                RowStatus.PENDING,
+            )
+            for row in valid
+        }
+        for bad in invalid:
+            self.rows[bad[0]] = RowState.invalid(bad)
 
     # -- the steps ----------------------------------------------------------------------------
 
     def execute(
-        self, credentials: Credentials, cancel: threading.Event | None, ledger: Ledger | None
+        self,
+        credentials: Credentials,
+        cancel: threading.Event | None,
+        *,
+        ledger: Ledger | None,
+        known: dict[Key, LedgerRecord],
     ) -> JobResult:
         s = self.settings
         pacer = Pacer(
-            writes_per_minute=s.writes_per_minute,
-            requests_per_minute=s.requests_per_minute,
-            min_interval=s.min_interval,
+            writes_per_minute=s.pacing.writes_per_minute,
+            requests_per_minute=s.pacing.requests_per_minute,
+            min_interval=s.pacing.min_interval,
         )
-        policy = RetryPolicy(
-            max_retry_after=s.max_retry_after, sleep=s.sleep if s.sleep is not None else pacer.sleep
-        )
-        timeout = httpx.Timeout(
-            connect=DEFAULT_TIMEOUT.connect,
-            read=s.read_timeout,
-            write=DEFAULT_TIMEOUT.write,
-            pool=DEFAULT_TIMEOUT.pool,
+        policy = RetryPolicy.from_settings(
+            s.retry, sleep=s.sleep if s.sleep is not None else pacer.sleep
         )
         finished = threading.Event()
         if cancel is not None:
@@ -401,10 +304,14 @@ class _Run:
             ).start()
         try:
             with NexudusClient(
-                s.api_url, credentials, pacer=pacer, timeout=timeout, read_policy=policy
+                s.target.api_url,
+                credentials,
+                pacer=pacer,
+                timeout=s.target.timeout(),
+                read_policy=policy,
             ) as client:
                 self.client = client
-                return self._plan_and_send(client, pacer, policy, cancel, ledger)
+                return self._plan_and_send(client, pacer, policy, cancel, ledger, known)
         finally:
             finished.set()
 
@@ -415,67 +322,53 @@ class _Run:
         policy: RetryPolicy,
         cancel: threading.Event | None,
         ledger: Ledger | None,
+        known: dict[Key, LedgerRecord],
     ) -> JobResult:
         s = self.settings
         self.tracker.emit("plan")
-        known = ledger.records(self.scope) if ledger is not None else self.known
         listed_at = time.time()
         try:
             server = fetch_server_state(client, {row.key[0] for row in self.valid})
         except (ImporterError, Cancelled) as exc:
             code, text = _server_failure(exc)
             return self.finish(code, stop_message=text)
-        plans = classify(self.valid, server.sections, known)
-        self.plan = plan_frame(plans, self.invalid)
-        by_row = {row.source_row: row for row in self.valid}
-        items: list[SendItem] = []
-        adopted: list[Mark] = []
-        for plan in plans:
-            record = self.records[plan.source_row]
-            row = by_row[plan.source_row]
-            if plan.action != RowStatus.CREATE or s.dry_run:
-                record.update(
-                    status=plan.action.value,
-                    section_id=plan.section_id,
-                    errors=plan.reason if plan.action in ATTENTION_STATUSES else "",
-                )
-                self.tracker.counts[plan.action.value] += 1
-            if s.dry_run or ledger is None:
-                continue
-            hashed = payload_hash(row.payload)
-            previous = known.get(row.key)
-            if plan.action == RowStatus.EXISTS:
-                ours = previous is not None and (
-                    previous.status in UNRESOLVED
-                    or (previous.status == LedgerStatus.CREATED and previous.payload_hash == hashed)
-                )
-                adopted.append(
-                    Mark(
-                        row.key,
-                        LedgerStatus.CREATED if ours else LedgerStatus.EXISTS,
-                        payload_hash=hashed,
-                        section_id=plan.section_id,
-                        source_file=str(s.input),
-                        source_row=row.source_row,
-                    )
-                )
-            elif plan.action == RowStatus.CREATE:
-                unresolved = previous is not None and previous.status in UNRESOLVED
-                items.append(
-                    SendItem(
-                        row.source_row,
-                        row.key,
-                        dict(row.payload),
-                        hashed,
-                        sent_at=previous.sent_at if unresolved else None,
-                        attempts=previous.attempts if unresolved else 0,
-                    )
-                )
-        if ledger is not None and adopted:
-            ledger.mark_many(self.scope, adopted)
+        actions = classify(self.valid, server.sections, known)
+        self.plan = plan_frame(actions, self.invalid)
+        for action in actions:
+            if action.kind is not ActionKind.CREATE or s.dry_run:
+                state = self.rows[action.source_row]
+                state.status = action.kind.row_status
+                state.section_id = action.section_id
+                state.errors = action.reason if state.status in ATTENTION_STATUSES else ""
+                self.tracker.counts[state.status.value] += 1
         if s.dry_run or ledger is None:
-            return self.finish(_exit_code([str(r["status"]) for r in self.records.values()], None))
-        return self._send(client, pacer, policy, cancel, ledger, items, listed_at)
+            return self.finish(_exit_code([r.status for r in self.rows.values()], None))
+        marks = adoptions(actions, known, source_file=str(s.input))
+        if marks:
+            ledger.mark_many(s.scope, marks)
+        items = [
+            self._send_item(action, known.get(action.key), listed_at)
+            for action in actions
+            if action.is_write
+        ]
+        return self._send(client, pacer, policy, cancel, ledger, items)
+
+    def _send_item(
+        self, action: Action, previous: LedgerRecord | None, listed_at: float
+    ) -> SendItem:
+        """A write to send; one sent before with no answer is reconciled first.
+
+        The plan's listing happened after `listed_at`: a row sent before listed_at - grace
+        that the listing did not show is certainly absent (`proven_absent`), so it may be
+        sent again at once; one sent more recently is listed again once its grace is over.
+        """
+        if previous is None or previous.status not in UNRESOLVED:
+            return SendItem(action)
+        grace = self.settings.send.reconcile_grace
+        sent_at = previous.sent_at or 0.0
+        if listed_at - sent_at >= grace:
+            return SendItem(action, attempts=previous.attempts, proven_absent=True)
+        return SendItem(action, attempts=previous.attempts, due_at=sent_at + grace)
 
     def _send(
         self,
@@ -485,14 +378,8 @@ class _Run:
         cancel: threading.Event | None,
         ledger: Ledger,
         items: list[SendItem],
-        listed_at: float,
     ) -> JobResult:
         s = self.settings
-        # The plan's listing happened after `listed_at`: a row sent before listed_at-grace
-        # that the listing did not show is certainly absent, so it may be posted again.
-        for item in items:
-            if item.sent_at is not None and listed_at - item.sent_at >= s.reconcile_grace:
-                item.sent_at = listed_at - s.reconcile_grace  # due now, posts without relisting
         self.tracker.to_send = len(items)
         self.tracker.emit("send")
 
@@ -502,15 +389,10 @@ class _Run:
         sender = Sender(
             client=client,
             ledger=ledger,
-            ledger_scope=self.scope,
+            ledger_scope=s.scope,
             source_file=str(s.input),
             policy=policy,
-            settings=SendSettings(
-                concurrency=s.concurrency,
-                reconcile_grace=s.reconcile_grace,
-                max_attempts=s.max_attempts,
-                breaker=s.breaker,
-            ),
+            settings=s.send,
             take_write=self.budget.take,
             on_outcome=on_outcome,
             cancel=cancel,
@@ -518,20 +400,19 @@ class _Run:
         )
         self.send = sender.run(items)
         for outcome in self.send.outcomes.values():
-            self.records[outcome.source_row].update(
-                status=outcome.status.value,
-                section_id=outcome.section_id,
-                http_status=outcome.http_status,
-                attempts=outcome.attempts,
-                errors=outcome.errors,
-            )
-        code = _exit_code([str(r["status"]) for r in self.records.values()], self.send.stop)
+            state = self.rows[outcome.source_row]
+            state.status = outcome.status
+            state.section_id = outcome.section_id
+            state.http_status = outcome.http_status
+            state.attempts = outcome.attempts
+            state.errors = outcome.errors
+        code = _exit_code([r.status for r in self.rows.values()], self.send.stop)
         return self.finish(code, stop_message=self.send.message)
 
     def finish(self, code: ExitCode, *, stop_message: str = "") -> JobResult:
         """Build the results and summary, write the report (also after a stop)."""
         s = self.settings
-        results = results_frame(list(self.records.values()))
+        results = results_frame(self.rows.values())
         counts: Counter[str] = Counter(str(v) for v in results["status"])
         message = _message(code, counts, stop_message, s.dry_run)
         stats = self.client.stats.as_dict() if self.client is not None else {}
@@ -539,7 +420,7 @@ class _Run:
             "started_at": self.started_at,
             "finished_at": utc_iso(),
             "exit_code": int(code),
-            "api_url": s.api_url,
+            "api_url": s.target.api_url,
             "tool_version": __version__,
             "input": str(s.input),
             "input_sha256": _sha256(Path(s.input)),
@@ -551,12 +432,13 @@ class _Run:
             else 0.0,
             "posts": self.send.posts if self.send else 0,
             "reconcile_listings": self.send.reconciles if self.send else 0,
-            "writes_per_minute": s.writes_per_minute,
+            "writes_per_minute": s.pacing.writes_per_minute,
             "max_writes": self.budget.limit,
             "writes_used": self.budget.used,
-            "concurrency": s.concurrency,
+            "concurrency": s.send.concurrency,
             "dry_run": s.dry_run,
             "stop_reason": self.send.stop.value if self.send and self.send.stop else None,
+            "settings": {k: _plain(v) for k, v in s.options().items()},
             "message": message,
         }
         report_dir: Path | None = None
@@ -576,32 +458,14 @@ class _Run:
         return JobResult(code, report_dir, summary, results, message, plan=self.plan)
 
 
+def _plain(value: object) -> object:
+    """A setting as JSON holds it (paths as text)."""
+    return str(value) if isinstance(value, Path) else value
+
+
 def _watch_cancel(cancel: threading.Event, finished: threading.Event, pacer: Pacer) -> None:
     """Ctrl-C / cancel: wake every request still waiting for a slot (it was never sent)."""
     while not finished.is_set():
         if cancel.wait(POLL_SECONDS):
             pacer.cancel()
             return
-
-
-# -- notebook facade ----------------------------------------------------------------------------
-
-
-def plan_file(path: str | Path, **options: object) -> JobResult:
-    """Read-only plan of one file (what `sections plan FILE` does); options as JobSettings."""
-    return run_job(JobSettings(input=Path(path), dry_run=True, **options))  # type: ignore[arg-type]
-
-
-def import_file(
-    path: str | Path,
-    *,
-    progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
-    **options: object,
-) -> JobResult:
-    """Import one file (what `sections import FILE` does); safe to call from a Jupyter cell."""
-    return run_job(
-        JobSettings(input=Path(path), **options),  # type: ignore[arg-type]
-        progress=progress,
-        cancel=cancel,
-    )

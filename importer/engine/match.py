@@ -1,0 +1,82 @@
+"""The one rule that says whether a server section is a row's section.
+
+Used by planning (is this row already there?) and by reconciling after an unknown outcome
+(did our create land?), so both always agree. Keys are tried in order, most specific first:
+the section's Id when we know it, then (room for a SystemId key later), then the title key
+(trimmed, Unicode NFC, casefolded: schema.title_key, shared with validation) at the same
+display order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from importer.schema import title_key
+
+#: Page size asked for when listing a course's sections (the API documents no maximum).
+LIST_PAGE_SIZE = 500
+
+
+class SectionSource(Protocol):
+    """The reads planning and reconciling make (NexudusClient has them, both retried)."""
+
+    def get_course(self, course_id: int) -> dict[str, Any] | None: ...
+    def list_sections(self, course_id: int, *, page_size: int = ...) -> list[dict[str, Any]]: ...
+
+
+def normalize_title(title: object) -> str:
+    """How two titles are compared: trimmed, then schema.title_key."""
+    return title_key(str(title or "").strip())
+
+
+@dataclass(frozen=True)
+class ServerSection:
+    """The fields of a listed section that matching needs."""
+
+    id: int
+    course_id: int
+    title: str
+    display_order: int
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ServerSection:
+        return cls(
+            id=int(record["Id"]),
+            course_id=int(record["CourseId"]),
+            title=str(record.get("Title") or ""),
+            display_order=int(record["DisplayOrder"]),
+        )
+
+
+def list_course(client: SectionSource, course_id: int) -> list[ServerSection]:
+    """Every section of one course (all pages), as ServerSections."""
+    records = client.list_sections(course_id, page_size=LIST_PAGE_SIZE)
+    return [ServerSection.from_record(r) for r in records]
+
+
+def same_title_and_order(section: ServerSection, title: object, display_order: int) -> bool:
+    return section.display_order == display_order and normalize_title(
+        section.title
+    ) == normalize_title(title)
+
+
+def matches(
+    sections: Iterable[ServerSection],
+    *,
+    title: object,
+    display_order: int,
+    section_id: int | None = None,
+) -> list[ServerSection]:
+    """The server sections that are this row's section, by the first key that applies.
+
+    `section_id` known and present: that section alone. Otherwise every section with the
+    same title key at the same display order (two or more: duplicates on the server).
+    """
+    listed: Sequence[ServerSection] = list(sections)
+    if section_id is not None:
+        by_id = [s for s in listed if s.id == section_id]
+        if by_id:
+            return by_id
+    return [s for s in listed if same_title_and_order(s, title, display_order)]
