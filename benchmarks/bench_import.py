@@ -27,8 +27,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from importer import JobSettings, run_job  # noqa: E402
 from importer.client import Credentials  # noqa: E402
-from importer.engine.job import JobSettings, run_job  # noqa: E402
 from importer.sandbox import SandboxConfig, SandboxServer  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "import.json"
@@ -67,7 +67,7 @@ def exactly_once(url: str, rows: int) -> bool:
 def run_importer(label: str, rows: int, told: float, workdir: Path) -> dict[str, object]:
     path = write_input(workdir / f"{label}.csv", rows)
     with SandboxServer(sandbox_config()) as server:
-        settings = JobSettings(
+        settings = JobSettings.build(
             input=path,
             api_url=server.url,
             credentials=CREATOR,

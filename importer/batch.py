@@ -80,7 +80,7 @@ class FileOutcome:
 class BatchResult:
     exit_code: ExitCode
     files: list[FileOutcome]
-    summary: dict
+    summary: dict[str, object]
     summary_path: Path
     notify_error: str | None = None
 
@@ -234,7 +234,7 @@ class _Run:
         self.progress = progress
         self.on_file = on_file
         self.cancel = cancel
-        self.budget = WriteBudget(template.max_writes)
+        self.budget = WriteBudget(template.send.max_writes)
         self.sleep: Callable[[float], object] = time.sleep
         self.files: list[FileOutcome] = []
 
@@ -335,7 +335,7 @@ class _Run:
             self.left(path, f"still being written (modified less than {settle:g} s ago)")
 
 
-def _notify(url: str, summary: dict, timeout: float) -> str | None:
+def _notify(url: str, summary: dict[str, object], timeout: float) -> str | None:
     """POST the summary; a failure is logged and returned, never raised."""
     where = urlsplit(url)
     shown = f"{where.scheme}://{where.hostname}{':' + str(where.port) if where.port else ''}"
@@ -404,13 +404,13 @@ def run_batch(
                 "finished_at": utc_iso(),
                 "exit_code": int(code),
                 "exit_meaning": EXIT_CODE_MEANINGS[code],
-                "api_url": safe_url(job_template.api_url),  # also sent to the webhook
+                "api_url": safe_url(job_template.target.api_url),  # also sent to the webhook
                 "max_writes": run.budget.limit,
                 "writes_used": run.budget.used,
                 "files": [dataclasses.asdict(f) for f in run.files],
                 "counts": {o: sum(f.outcome == o for f in run.files) for o in (DONE, FAILED, LEFT)},
             }
-            report_root = Path(job_template.report_dir)  # type: ignore[arg-type]
+            report_root = job_template.resolved_report_dir()
             summary_path = free_name(report_root, f"batch-{utc_stamp(started)}.json")
             try:
                 atomic_write_text(summary_path, json.dumps(summary, indent=2, ensure_ascii=False))

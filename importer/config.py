@@ -177,7 +177,8 @@ def config_default_map(config: dict[str, object]) -> dict[str, dict[str, object]
     `import` and `batch` alike. The `[batch]` table only reaches `batch`.
     """
     job_options = {k: v for k, v in config.items() if k != BATCH_TABLE}
-    batch_options = config.get(BATCH_TABLE) or {}
+    batch_options = config.get(BATCH_TABLE)
     default_map: dict[str, dict[str, object]] = {name: dict(job_options) for name in JOB_COMMANDS}
-    default_map["batch"].update(batch_options)  # type: ignore[arg-type]
+    if isinstance(batch_options, dict):
+        default_map["batch"].update(batch_options)
     return default_map

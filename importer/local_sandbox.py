@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from importer.client import Credentials
+from importer.errors import ConfigError
 
 if TYPE_CHECKING:
     from importer.engine.settings import JobSettings
@@ -23,10 +24,24 @@ if TYPE_CHECKING:
 SANDBOX_USER = "creator@example.com"
 #: The sandbox's data file, kept in the state folder so that a rerun sees the same server.
 SANDBOX_DB_NAME = "sandbox.sqlite3"
+#: What to say when the sandbox's dependencies (Starlette, uvicorn) are not installed.
+MISSING_EXTRA = (
+    "the built-in sandbox needs the 'sandbox' extra: "
+    "pip install 'course-sections-importer[sandbox]'"
+)
+
+
+def require_sandbox() -> None:
+    """ConfigError (exit 3, one line naming the extra) when the sandbox cannot be imported."""
+    try:
+        import importer.sandbox  # noqa: F401
+    except ImportError:
+        raise ConfigError(MISSING_EXTRA) from None
 
 
 def sandbox_credentials() -> Credentials:
     """Credentials of the built-in sandbox's demo importer account (never a real one)."""
+    require_sandbox()
     from importer.sandbox import DEMO_USERS
 
     return Credentials(username=SANDBOX_USER, password=DEMO_USERS[SANDBOX_USER].password)
@@ -34,6 +49,7 @@ def sandbox_credentials() -> Credentials:
 
 def start_sandbox(db_path: str | Path | None = None, *, control: bool = False) -> SandboxServer:
     """Start a sandbox at the documented limits; `db_path` None keeps its data in a temp file."""
+    require_sandbox()
     from importer.sandbox import SandboxConfig, SandboxServer
 
     db = Path(db_path).resolve() if db_path else None

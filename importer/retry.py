@@ -141,6 +141,16 @@ def _describe(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
 
 
+def _sleeper(policy: RetryPolicy) -> Callable[[float], None]:
+    """The policy's sleep (or time.sleep) as tenacity wants it."""
+    sleep = policy.sleep if policy.sleep is not None else time.sleep
+
+    def wait(seconds: float) -> None:
+        sleep(seconds)
+
+    return wait
+
+
 def _run(
     fn: Callable[[], T],
     policy: RetryPolicy,
@@ -167,7 +177,7 @@ def _run(
         retry=retry_if_exception(lambda exc: predicate(exc, policy)),
         stop=stop_after_attempt(policy.tries) | stop_after_delay(policy.deadline),
         wait=_RetryAfterOrJitter(policy),
-        sleep=policy.sleep if policy.sleep is not None else time.sleep,
+        sleep=_sleeper(policy),
         before_sleep=before_sleep,
         reraise=True,
     )

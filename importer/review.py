@@ -36,7 +36,7 @@ MARKERS: dict[int, str] = {IMMEDIATE: "o", SEQUENTIAL: ">", TIMED: "s"}
 
 def unlock_in_words(unlock_type: object, days: object = None) -> str:
     """'on enrolment', 'after the previous section' or 'day 14' (what a member experiences)."""
-    if unlock_type is None or pd.isna(unlock_type):  # type: ignore[arg-type]
+    if unlock_type is None or pd.isna(unlock_type):  # type: ignore[call-overload]
         return "unknown (invalid unlock type)"
     code = int(unlock_type)  # type: ignore[call-overload]
     if code == IMMEDIATE:
@@ -44,7 +44,7 @@ def unlock_in_words(unlock_type: object, days: object = None) -> str:
     if code == SEQUENTIAL:
         return "after the previous section"
     if code == TIMED:
-        missing = days is None or pd.isna(days)  # type: ignore[arg-type]
+        missing = days is None or pd.isna(days)  # type: ignore[call-overload]
         return "day ? (days missing)" if missing else f"day {int(days)}"  # type: ignore[call-overload]
     return f"unknown ({code})"
 

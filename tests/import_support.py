@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from importer.client import Credentials
-from importer.engine.job import JobSettings
+from importer.engine.settings import JobSettings
 from importer.sandbox import SandboxConfig, SandboxServer
 
 CREATOR = Credentials(username="creator@example.com", password="creator")
@@ -106,7 +106,7 @@ def settings(path: Path, url: str, tmp: Path, **overrides: Any) -> JobSettings:
         "sleep": lambda seconds: None,
     }
     values.update(overrides)
-    return JobSettings(**values)
+    return JobSettings.build(**values)
 
 
 def server_keys(url: str) -> Counter[tuple[int, int, str]]:

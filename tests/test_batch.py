@@ -28,8 +28,8 @@ from importer.batch import (
 )
 from importer.codes import ExitCode
 from importer.credentials import Credentials
+from importer.engine.settings import JobSettings
 from importer.errors import LockedError
-from importer.engine.job import JobSettings
 from importer.sandbox import SandboxServer
 
 HEADER = "Course ID,Section title,Display order,Unlock type,Unlock after days\n"
@@ -62,7 +62,7 @@ def api(make_sandbox: Callable[..., SandboxServer]) -> SandboxServer:
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUDUS_")}
+    env = dict(os.environ)  # conftest already removed NEXUDUS_*
     env.update(NEXUDUS_USERNAME="creator@example.com", NEXUDUS_PASSWORD="creator")
     return env
 
@@ -206,7 +206,7 @@ def test_name_collision_in_done_gets_timestamp(tmp_path: Path, api: SandboxServe
     (inbox / "done").mkdir(parents=True)
     (inbox / "done" / "a_valid.csv").write_text("earlier file", encoding="utf-8")
     _valid(inbox)
-    job = JobSettings(
+    job = JobSettings.build(
         input=inbox,
         api_url=api.url,
         writes_per_minute=6000,
@@ -236,7 +236,7 @@ def test_unreadable_file_fails_with_a_note(tmp_path: Path) -> None:
 
 def test_batch_summary_never_holds_a_password_from_the_api_url(tmp_path: Path) -> None:
     """The batch summary (also sent to the webhook) shows the API host, never user:password@."""
-    job = JobSettings(
+    job = JobSettings.build(
         input=tmp_path,
         api_url="https://someone:s3cret-pw@api.example.com/",
         credentials=Credentials(token="t"),
@@ -304,7 +304,7 @@ def test_failing_webhook_is_not_fatal(tmp_path: Path, api: SandboxServer) -> Non
 def test_missing_credentials_refused_before_touching_files(tmp_path: Path) -> None:
     """Without NEXUDUS_* credentials the run stops with exit 3 and moves nothing."""
     _valid(tmp_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUDUS_")}
+    env = dict(os.environ)  # conftest already removed NEXUDUS_*
     result = subprocess.run(
         [sys.executable, "-m", "importer", "batch", "--inbox", str(tmp_path), *FAST],
         capture_output=True,

@@ -113,7 +113,7 @@ def test_cli_reads_sections_toml_from_cwd(tmp_path: Path) -> None:
     """`sections batch` in a folder with sections.toml: [batch] inbox and a secret check."""
     (tmp_path / "inbox").mkdir()
     _write(tmp_path, '[batch]\ninbox = "inbox"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUDUS_")}
+    env = dict(os.environ)  # conftest already removed NEXUDUS_*
     ok = subprocess.run(
         [sys.executable, "-m", "importer", "batch", "--sandbox"],
         cwd=tmp_path,
@@ -139,14 +139,15 @@ def test_cli_reads_sections_toml_from_cwd(tmp_path: Path) -> None:
     assert "must not contain 'password'" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_batch_applies_config_keys_without_a_flag(tmp_path: Path) -> None:
-    """A job option with no batch flag (breaker) still reaches the job settings."""
-    from importer.cli import batch_cmd
+def test_every_file_key_is_a_flag_of_every_job_command() -> None:
+    """A sections.toml key is honoured by plan, import and batch alike: each has the flag."""
+    from importer.cli.import_cmd import import_, plan
+    from importer.engine.settings import file_options
 
-    _write(tmp_path, "breaker = 9\n")
-    default_map = config_default_map(load_config(cwd=tmp_path))["batch"]
-    with click.Context(batch, default_map=default_map):
-        assert batch_cmd._config_only_options() == {"breaker": 9}
+    keys = set(file_options())
+    for command in (plan, import_, batch):
+        flags = {param.name for param in command.params}
+        assert keys <= flags, (command.name, keys - flags)
 
 
 def test_password_inside_an_address_is_refused(tmp_path: Path) -> None:
@@ -159,11 +160,10 @@ def test_password_inside_an_address_is_refused(tmp_path: Path) -> None:
 
 def test_batch_table_keys_without_a_flag_reach_the_batch_settings(tmp_path: Path) -> None:
     """[batch] notify_timeout / recheck_seconds are accepted, so they must not be ignored."""
-    from importer.batch import BatchSettings
     from importer.cli import batch_cmd
 
     _write(tmp_path, "[batch]\nnotify_timeout = 0.5\nrecheck_seconds = 0\nsettle_seconds = 3\n")
     default_map = config_default_map(load_config(cwd=tmp_path))["batch"]
     with click.Context(batch, default_map=default_map):
-        extra = batch_cmd._config_only_options(BatchSettings)
+        extra = batch_cmd._config_only_options()
     assert extra == {"notify_timeout": 0.5, "recheck_seconds": 0.0}  # settle_seconds: a flag

@@ -22,9 +22,14 @@ from import_support import assert_exactly_once, control, posts, rows, write_csv
 
 pytestmark = pytest.mark.slow
 
-ENV = {**os.environ, "NEXUDUS_USERNAME": "creator@example.com", "NEXUDUS_PASSWORD": "creator"}
-for _name in ("NEXUDUS_TOKEN", "NEXUDUS_TOTP", "NEXUDUS_API_URL"):
-    ENV.pop(_name, None)
+CREATOR_ENV = {"NEXUDUS_USERNAME": "creator@example.com", "NEXUDUS_PASSWORD": "creator"}
+
+
+def _env() -> dict[str, str]:
+    """The environment for a child process (conftest already removed NEXUDUS_*)."""
+    return {**os.environ, **CREATOR_ENV}
+
+
 FAST = [
     "--writes-per-minute",
     "60000",
@@ -60,7 +65,7 @@ def sandbox_process(tmp_path: Path) -> Iterator[str]:
         "--no-throttle",
     ]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env()
     )
     try:
         assert process.stdout is not None
@@ -114,7 +119,7 @@ def kill_when(
 def run_to_the_end(command: list[str], limit: int = 6) -> int:
     """Run the same command until it is no longer 'stopped early, resumable' (exit 4)."""
     for _ in range(limit):
-        done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=120)
         if done.returncode != 4:
             assert "Traceback" not in done.stderr, done.stderr
             return done.returncode
@@ -134,7 +139,7 @@ def test_killed_three_times_then_run_to_the_end_leaves_each_row_once(
     for _ in range(3):
         target = posts(url) + rng.randint(3, 25)
         process = subprocess.Popen(
-            command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         kills += kill_when(process, url, target)
     assert kills >= 2  # the runs really were cut short
@@ -153,7 +158,7 @@ def test_lost_state_folder_is_rebuilt_from_the_server(tmp_path: Path, sandbox_pr
     path = write_csv(tmp_path / "in.csv", data)
     command = importer_command(path, url, tmp_path)
     process = subprocess.Popen(
-        command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     kill_when(process, url, 15)
     shutil.rmtree(tmp_path / "state")
@@ -170,13 +175,13 @@ def test_a_second_concurrent_run_is_refused_and_a_killed_run_leaves_no_stale_loc
     data = rows(30, course=101, prefix="Slow")
     path = write_csv(tmp_path / "in.csv", data)
     slow = importer_command(path, url, tmp_path, "--writes-per-minute", "300")
-    first = subprocess.Popen(slow, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(slow, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while posts(url) < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
         before = control(url, "stats")["requests"]
-        second = subprocess.run(slow, env=ENV, capture_output=True, text=True, timeout=60)
+        second = subprocess.run(slow, env=_env(), capture_output=True, text=True, timeout=60)
         assert second.returncode == 3
         assert "another import is running on" in second.stderr
         after = control(url, "stats")["requests"]

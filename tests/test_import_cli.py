@@ -61,7 +61,7 @@ def url(server: SandboxServer) -> str:
 
 
 def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUDUS_")}
+    env = dict(os.environ)  # conftest already removed NEXUDUS_*
     env.update(extra)
     return env
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from importer.errors import LockedError
 from importer.engine.ledger import (
     LEDGER_FILENAME,
     Ledger,
@@ -19,6 +18,7 @@ from importer.engine.ledger import (
     payload_hash,
     state_lock,
 )
+from importer.errors import LockedError
 
 API = "https://spaces.nexudus.com"
 
@@ -26,7 +26,7 @@ API = "https://spaces.nexudus.com"
 def test_intent_is_committed_before_the_outcome_and_counts_attempts(tmp_path: Path) -> None:
     with Ledger.open(tmp_path, clock=lambda: 1000.0) as ledger:
         first = ledger.mark_intent(
-            API, (101, 1), payload_hash="h1", source_file="a.csv", source_row=2
+            API, (101, 1), request_hash="h1", source_file="a.csv", source_row=2
         )
         assert (first.status, first.attempts, first.sent_at) == (LedgerStatus.SENDING, 1, 1000.0)
         # A second process sees the intent at once (committed, not pending in a transaction).
@@ -34,7 +34,7 @@ def test_intent_is_committed_before_the_outcome_and_counts_attempts(tmp_path: Pa
         assert other.execute("SELECT status FROM sections").fetchone() == ("sending",)
         ledger.mark(API, (101, 1), LedgerStatus.AMBIGUOUS, error="HTTP 502")
         again = ledger.mark_intent(
-            API, (101, 1), payload_hash="h1", source_file="a.csv", source_row=2
+            API, (101, 1), request_hash="h1", source_file="a.csv", source_row=2
         )
         assert again.attempts == 2
         ledger.mark(API, (101, 1), LedgerStatus.CREATED, section_id=77)
@@ -43,7 +43,7 @@ def test_intent_is_committed_before_the_outcome_and_counts_attempts(tmp_path: Pa
         record = reopened.get(API + "/", (101, 1))  # the URL is normalised
         assert record is not None
         assert (record.status, record.section_id, record.attempts) == (LedgerStatus.CREATED, 77, 2)
-        assert record.payload_hash == "h1" and record.source_row == 2
+        assert record.request_hash == "h1" and record.source_row == 2
 
 
 def test_durable_settings(tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_durable_settings(tmp_path: Path) -> None:
 
 def test_undo_attempt_gives_back_a_send_that_never_happened(tmp_path: Path) -> None:
     with Ledger.open(tmp_path) as ledger:
-        ledger.mark_intent(API, (1, 1), payload_hash="h", source_file=None, source_row=None)
+        ledger.mark_intent(API, (1, 1), request_hash="h", source_file=None, source_row=None)
         ledger.mark(API, (1, 1), LedgerStatus.PENDING, undo_attempt=True)
         record = ledger.get(API, (1, 1))
         assert record is not None and record.attempts == 0
@@ -67,7 +67,7 @@ def test_mark_many_and_records_are_scoped_by_api(tmp_path: Path) -> None:
         ledger.mark_many(
             API,
             [
-                Mark((1, n), LedgerStatus.EXISTS, payload_hash="h", section_id=n)
+                Mark((1, n), LedgerStatus.EXISTS, request_hash="h", section_id=n)
                 for n in range(1, 4)
             ],
         )

@@ -8,18 +8,13 @@ from pathlib import Path
 import pytest
 from import_support import control, posts, rows, sandbox, seed_section, settings, write_csv
 
-import importer.engine.plan as plan_module
-import importer.engine.send as send_module
+import importer.engine.match as match_module
 from importer.codes import RowStatus
 from importer.engine.job import run_job
 from importer.engine.ledger import LedgerRecord, LedgerStatus, payload_hash
-from importer.engine.plan import (
-    PLAN_COLUMNS,
-    ServerSection,
-    classify,
-    normalize_title,
-    plan_frame,
-)
+from importer.engine.match import ServerSection, normalize_title
+from importer.engine.plan import classify
+from importer.engine.rows import PLAN_COLUMNS, plan_frame
 from importer.validate import ValidRow
 
 
@@ -39,7 +34,7 @@ def section(id_: int, order: int, title: str, course: int = 101) -> ServerSectio
 
 
 def actions(plans: list) -> list[tuple[RowStatus, int | None]]:
-    return [(p.action, p.section_id) for p in plans]
+    return [(p.kind.row_status, p.section_id) for p in plans]
 
 
 def test_titles_compare_trimmed_nfc_and_casefolded() -> None:
@@ -123,7 +118,7 @@ def test_changed_since_import_needs_our_ledger_record_and_a_different_payload() 
     plans = classify([edited, same], server, ledger)
     assert actions(plans) == [(RowStatus.CHANGED_SINCE_IMPORT, 41), (RowStatus.EXISTS, 42)]
     # Without our record the same edit is a plain conflict (someone else's section).
-    assert classify([edited], server)[0].action == RowStatus.CONFLICT
+    assert classify([edited], server)[0].kind.row_status == RowStatus.CONFLICT
 
 
 def test_plan_frame_is_in_input_order_with_invalid_rows() -> None:
@@ -164,8 +159,7 @@ def test_plan_reads_each_course_once_and_never_writes(tmp_path: Path) -> None:
 
 def test_listing_reads_every_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Checklist 20: the matching section is on page 3 of the listing; it is adopted."""
-    monkeypatch.setattr(plan_module, "LIST_PAGE_SIZE", 4)
-    monkeypatch.setattr(send_module, "LIST_PAGE_SIZE", 4)
+    monkeypatch.setattr(match_module, "LIST_PAGE_SIZE", 4)
     data = rows(12)
     path = write_csv(tmp_path / "in.csv", data)
     with sandbox() as server:

@@ -28,10 +28,12 @@ from import_support import (
 
 from importer.client import NexudusClient
 from importer.codes import ExitCode, RowStatus
+from importer.engine.actions import create_action
 from importer.engine.job import ProgressEvent, WriteBudget, run_job
 from importer.engine.ledger import Ledger, LedgerStatus, payload_hash
+from importer.engine.send import Sender, SendItem, StopReason
+from importer.engine.settings import SendPolicy
 from importer.retry import RetryPolicy
-from importer.engine.send import Sender, SendItem, SendSettings, StopReason
 
 
 def at_send(action: Callable[[], object]) -> Callable[[ProgressEvent], None]:
@@ -117,8 +119,8 @@ def test_a_rejected_row_fails_with_the_api_message_and_is_not_retried(tmp_path: 
     }
     bad = {**good, "Title": "Bad", "DisplayOrder": 2, "UnlockType": 9}
     items = [
-        SendItem(2, (101, 1), good, payload_hash(good)),
-        SendItem(3, (101, 2), bad, payload_hash(bad)),
+        SendItem(create_action(2, (101, 1), good)),
+        SendItem(create_action(3, (101, 2), bad)),
     ]
     with (
         sandbox() as server,
@@ -131,7 +133,7 @@ def test_a_rejected_row_fails_with_the_api_message_and_is_not_retried(tmp_path: 
             ledger_scope=server.url,
             source_file="x.csv",
             policy=RetryPolicy(sleep=lambda s: None),
-            settings=SendSettings(),
+            settings=SendPolicy(),
             take_write=lambda: True,
         )
         result = sender.run(items)
@@ -250,7 +252,7 @@ def test_crash_after_the_intent_before_sending_posts_once_after_the_grace(
             ledger.mark_intent(
                 server.url,
                 (101, 1),
-                payload_hash=payload_hash(payload),
+                request_hash=payload_hash(payload),
                 source_file=str(path),
                 source_row=2,
             )
@@ -282,7 +284,7 @@ def test_crash_after_the_answer_before_recording_it_adopts_the_section(
             ledger.mark_intent(
                 server.url,
                 (101, 2),
-                payload_hash=payload_hash(payload),
+                request_hash=payload_hash(payload),
                 source_file=str(path),
                 source_row=3,
             )
@@ -308,9 +310,8 @@ def test_a_row_tried_too_often_is_failed_not_posted_again(tmp_path: Path) -> Non
         "UnlockType": 1,
         "UnlockAfterDays": 0,
     }
-    item = SendItem(
-        2, (101, 1), payload, payload_hash(payload), sent_at=time.time() - 60, attempts=3
-    )
+    # Sent three times before, the last answer lost long ago: due for a listing now.
+    item = SendItem(create_action(2, (101, 1), payload), attempts=3, due_at=time.time() - 45)
     with (
         sandbox() as server,
         NexudusClient(server.url, CREATOR) as client,
@@ -322,7 +323,7 @@ def test_a_row_tried_too_often_is_failed_not_posted_again(tmp_path: Path) -> Non
             ledger_scope=server.url,
             source_file="x.csv",
             policy=RetryPolicy(sleep=lambda s: None),
-            settings=SendSettings(max_attempts=3),
+            settings=SendPolicy(max_attempts=3),
             take_write=lambda: True,
         )
         result = sender.run([item])
@@ -390,7 +391,7 @@ def test_the_grace_runs_from_the_unknown_answer_not_from_the_intent(tmp_path: Pa
         "UnlockType": 1,
         "UnlockAfterDays": 0,
     }
-    item = SendItem(2, (101, 1), payload, payload_hash(payload))
+    item = SendItem(create_action(2, (101, 1), payload))
     grace = 2.0
     with (
         sandbox() as server,
@@ -406,7 +407,7 @@ def test_the_grace_runs_from_the_unknown_answer_not_from_the_intent(tmp_path: Pa
             ledger_scope=server.url,
             source_file="x.csv",
             policy=RetryPolicy(sleep=lambda s: None),
-            settings=SendSettings(reconcile_grace=grace),
+            settings=SendPolicy(reconcile_grace=grace),
             take_write=lambda: True,
         )
         started = time.monotonic()

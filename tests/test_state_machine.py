@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,12 +34,16 @@ from importer.engine.ledger import Ledger, LedgerStatus
 pytestmark = pytest.mark.slow
 
 DATA = rows(4, course=101) + rows(4, course=102)
-SERVER = sandbox()
-URL = SERVER.__enter__().url  # one sandbox for the module; reset per example
+URL = ""  # the module's sandbox (started by the fixture below, never at import time)
 
 
-def teardown_module() -> None:
-    SERVER.__exit__(None, None, None)
+@pytest.fixture(scope="module", autouse=True)
+def _one_sandbox_for_the_module() -> Iterator[None]:
+    """One sandbox for the module; each example resets it."""
+    global URL
+    with sandbox() as server:
+        URL = server.url
+        yield
 
 
 class SimulatedCrash(Exception):

@@ -187,9 +187,10 @@ class Sender:
                     continue
                 self._schedule_reconciles(pool, in_flight, workers)
                 while len(in_flight) < workers and self.result.stop is None:
-                    item = self._next_item()
-                    if item is None:
+                    next_item = self._next_item()
+                    if next_item is None:
                         break
+                    item = next_item
                     if not self.take_write():
                         with self._lock:
                             self._queue.appendleft(item)
@@ -285,7 +286,7 @@ class Sender:
             self.scope,
             item.key,
             kind=action.kind.value,
-            payload_hash=action.request_hash,
+            request_hash=action.request_hash,
             source_file=self.source_file,
             source_row=item.source_row,
         )

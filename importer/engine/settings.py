@@ -218,7 +218,7 @@ class JobSettings:
     sleep: Callable[[float], object] | None = None  # injected in tests (retry waits)
 
     @classmethod
-    def build(cls, *, input: Path | str, **options: Any) -> JobSettings:
+    def build(cls, input: Path | str, **options: Any) -> JobSettings:
         """Settings from flat option names (as the CLI and sections.toml spell them)."""
         parts: dict[str, dict[str, Any]] = {name: {} for name in PARTS}
         top: dict[str, Any] = {}
@@ -226,7 +226,7 @@ class JobSettings:
         for name, value in options.items():
             if name in where:
                 parts[where[name]][name] = value
-            elif name in _TOP_FIELDS:
+            elif name in _TOP_FIELDS and name != "input":
                 top[name] = value
             else:
                 raise TypeError(f"unknown setting {name!r}")
@@ -235,11 +235,9 @@ class JobSettings:
 
     def with_options(self, **options: Any) -> JobSettings:
         """A copy with some options changed (flat names, as in `build`)."""
-        flat = {spec_name: self.value(spec_name) for spec_name in _part_of_option()}
+        flat = {name: self.value(name) for name in _part_of_option()}
         top = {name: getattr(self, name) for name in _TOP_FIELDS}
-        return JobSettings.build(
-            input=options.pop("input", self.input), **{**flat, **top, **options}
-        )
+        return JobSettings.build(**{**flat, **top, **options})
 
     def value(self, name: str) -> Any:
         """One option by its flat name."""
@@ -322,12 +320,12 @@ def range_problem(named: NamedOption, value: Any) -> str | None:
     return None
 
 
-class _Checked(click.ParamType):
+class _Checked(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2
     """A number type that refuses NaN, infinity and values outside the option's range."""
 
     def __init__(self, named: NamedOption) -> None:
         self.named = named
-        self.base = click.INT if _plain_type(named.type) is int else click.FLOAT
+        self.base: Any = click.INT if _plain_type(named.type) is int else click.FLOAT
         self.name = self.base.name
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
