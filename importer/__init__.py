@@ -42,6 +42,8 @@ _PUBLIC: dict[str, str] = {
     "LockedError": "importer.errors",
     "ApiError": "importer.errors",
     "AuthError": "importer.errors",
+    # the built-in sandbox (needs the 'sandbox' extra)
+    "running_sandbox": "importer.local_sandbox",
 }
 
 #: The public API (tests/test_public_api.py checks it against _PUBLIC).
@@ -70,6 +72,7 @@ __all__ = [
     "LockedError",
     "ApiError",
     "AuthError",
+    "running_sandbox",
 ]
 
 if TYPE_CHECKING:
@@ -91,6 +94,7 @@ if TYPE_CHECKING:
         InputError,
         LockedError,
     )
+    from importer.local_sandbox import running_sandbox
     from importer.read import Sheet, read_sheet
     from importer.validate import ValidationResult, validate_file, validate_sheet
 

@@ -50,6 +50,7 @@ PUBLIC_API = [
     "LockedError",
     "ApiError",
     "AuthError",
+    "running_sandbox",
 ]
 
 
@@ -243,3 +244,9 @@ def test_sandbox_without_its_extra_says_which_to_install(tmp_path: Path) -> None
         assert done.returncode == ExitCode.CONFIG, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "'sandbox' extra" in lines[0], done.stderr
+
+
+def test_sending_knows_nothing_of_planning() -> None:
+    """send.py schedules actions; what a match is lives in match.py, not in plan.py."""
+    text = (ROOT / "importer" / "engine" / "send.py").read_text(encoding="utf-8")
+    assert "importer.engine.plan" not in text and "from importer.plan" not in text

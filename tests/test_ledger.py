@@ -12,10 +12,12 @@ import pytest
 
 from importer.engine.ledger import (
     LEDGER_FILENAME,
+    SCHEMA_VERSION,
     Ledger,
     LedgerStatus,
     Mark,
     payload_hash,
+    read_records,
     state_lock,
 )
 from importer.errors import LockedError
@@ -114,3 +116,58 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     finally:
         if holder.poll() is None:
             holder.kill()
+
+
+V1_SCHEMA = """
+CREATE TABLE sections (
+    api_url TEXT NOT NULL, course_id INTEGER NOT NULL, display_order INTEGER NOT NULL,
+    payload_hash TEXT NOT NULL, status TEXT NOT NULL, section_id INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0, sent_at REAL, updated_at REAL NOT NULL,
+    source_file TEXT, source_row INTEGER, error TEXT,
+    PRIMARY KEY (api_url, course_id, display_order)
+);
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema', '1');
+INSERT INTO sections VALUES ('http://api.example', 101, 1, 'h1', 'created', 41, 1, 5.0, 6.0,
+                             'a.csv', 2, NULL);
+INSERT INTO sections VALUES ('http://api.example', 101, 2, 'h2', 'ambiguous', NULL, 2, 7.0, 8.0,
+                             'a.csv', 3, 'HTTP 502');
+"""
+
+
+def test_a_schema_1_ledger_is_read_then_migrated_keeping_its_records(tmp_path: Path) -> None:
+    """The column api_url became scope, records got a kind and a before-image; none is lost."""
+    path = tmp_path / LEDGER_FILENAME
+    db = sqlite3.connect(path)
+    db.executescript(V1_SCHEMA)
+    db.close()
+    before = read_records(tmp_path, "http://API.example/")  # a plan reads it unmigrated
+    assert before[(101, 1)].section_id == 41 and before[(101, 2)].attempts == 2
+    with Ledger.open(tmp_path) as ledger:
+        records = ledger.records("http://api.example")
+        assert records == before
+        assert records[(101, 1)].kind == "create" and records[(101, 1)].before_image is None
+        assert records[(101, 2)].status == LedgerStatus.AMBIGUOUS
+        assert records[(101, 2)].request_hash == "h2" and records[(101, 2)].sent_at == 7.0
+        again = ledger.mark_intent(
+            "http://api.example", (101, 2), request_hash="h2", source_file=None, source_row=3
+        )
+        assert again.attempts == 3
+    db = sqlite3.connect(path)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(sections)")}
+    schema = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()[0]
+    db.close()
+    assert {"scope", "kind", "request_hash", "before_image"} <= columns
+    assert "api_url" not in columns and schema == str(SCHEMA_VERSION)
+    with Ledger.open(tmp_path) as ledger:  # opening a migrated ledger again changes nothing
+        assert ledger.records("http://api.example")[(101, 2)].attempts == 3
+
+
+def test_a_sandbox_scope_keeps_the_case_of_its_file_name(tmp_path: Path) -> None:
+    """An API root is compared without case; a sandbox data file's name is not lower-cased."""
+    with Ledger.open(tmp_path) as ledger:
+        ledger.mark("sandbox:/data/Sandbox.sqlite3", (1, 1), LedgerStatus.CREATED, section_id=1)
+        ledger.mark("HTTP://Api.Example/", (1, 1), LedgerStatus.CREATED, section_id=2)
+        assert ledger.records("sandbox:/data/sandbox.sqlite3") == {}
+        assert ledger.records("sandbox:/data/Sandbox.sqlite3")[(1, 1)].section_id == 1
+        assert ledger.records("http://api.example")[(1, 1)].section_id == 2

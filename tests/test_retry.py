@@ -18,7 +18,15 @@ from importer.errors import (
     TransportError,
 )
 from importer.pacing import Cancelled, Pacer
-from importer.retry import RetryPolicy, call_create, call_read, is_safe_to_resend
+from importer.retry import (
+    Breaker,
+    RetryPolicy,
+    Verdict,
+    call_create,
+    call_read,
+    is_safe_to_resend,
+    judge_write_failure,
+)
 
 
 class Recorder:
@@ -221,3 +229,39 @@ def test_cancelled_pacer_sleep_interrupts_the_retry_wait() -> None:
     with pytest.raises(Cancelled):
         call_create(fn, RetryPolicy(sleep=pacer.sleep))
     assert fn.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("exc", "verdict", "failure", "stop"),
+    [
+        (AmbiguousError("timed out", cause="ReadTimeout"), Verdict.RECONCILE, True, None),
+        (
+            RejectedError("bad", status=400, errors=(("Title", "required"),)),
+            Verdict.REJECTED,
+            False,
+            None,
+        ),
+        (ThrottledError("slow", status=409, retry_after=3.0), Verdict.REQUEUE, True, None),
+        (ThrottledError("slow", status=409, retry_after=999.0), Verdict.STOP, False, "retry_after"),
+        (TransportError("refused"), Verdict.REQUEUE, True, None),
+        (TlsError("certificate"), Verdict.STOP, False, "config"),
+        (AuthError("forbidden", status=403), Verdict.STOP, False, "auth"),
+        (NotFoundError("no such collection", status=404), Verdict.STOP, False, "config"),
+        (KeyError("a bug"), Verdict.RECONCILE, True, None),
+    ],
+)
+def test_every_write_failure_is_judged_in_one_place(
+    exc: BaseException, verdict: Verdict, failure: bool, stop: str | None
+) -> None:
+    """What the sender does after call_create gave up: never re-send what may have applied."""
+    judgement = judge_write_failure(exc, RetryPolicy(max_retry_after=300.0))
+    assert (judgement.verdict, judgement.failure, judgement.stop) == (verdict, failure, stop)
+    if verdict is Verdict.REJECTED:
+        assert judgement.message == "Title: required"
+
+
+def test_breaker_trips_on_consecutive_failures_only() -> None:
+    breaker = Breaker(3)
+    assert [breaker.record(f) for f in (True, True, False, True, True)] == [False] * 5
+    assert breaker.record(True) is True
+    assert not any(Breaker(0).record(True) for _ in range(10))  # 0: never trips
