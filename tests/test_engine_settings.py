@@ -15,6 +15,7 @@ import pytest
 from import_support import rows, sandbox, write_csv
 
 import importer
+from importer.cli import main
 from importer.cli.batch_cmd import batch
 from importer.cli.import_cmd import import_, plan
 from importer.codes import ExitCode
@@ -99,6 +100,18 @@ def test_shared_settings_have_the_same_flags_ranges_and_help_on_every_command() 
     assert "--concurrency" in batch_help and "1<=x<=16" in batch_help["--concurrency"][0]
 
 
+def run_main(
+    args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, list[str]]:
+    """The console entry point in this process (exit code, stderr lines): refusals happen
+    before anything starts, so a child process would only add start-up time."""
+    monkeypatch.chdir(cwd)
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    code = stopped.value.code
+    return int(code if isinstance(code, int) else 1), capsys.readouterr().err.strip().splitlines()
+
+
 @pytest.mark.parametrize(
     ("flag", "value"),
     [
@@ -108,32 +121,43 @@ def test_shared_settings_have_the_same_flags_ranges_and_help_on_every_command() 
         ("--requests-per-minute", "-5"),
         ("--read-timeout", "0"),
         ("--concurrency", "0"),
+        ("--concurrency", "17"),
         ("--max-attempts", "0"),
     ],
 )
 def test_bad_numbers_are_refused_in_one_line_with_exit_3(
-    tmp_path: Path, flag: str, value: str
+    tmp_path: Path,
+    flag: str,
+    value: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = write_csv(tmp_path / "in.csv", rows(1))
-    done = sections("plan", str(path), flag, value, cwd=tmp_path)
-    assert done.returncode == ExitCode.CONFIG, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and flag in lines[0] and "Traceback" not in done.stderr
+    for args in (["plan", str(path)], ["import", str(path)], ["batch", "--inbox", str(tmp_path)]):
+        code, lines = run_main([*args, flag, value], tmp_path, monkeypatch, capsys)
+        assert code == ExitCode.CONFIG, lines
+        assert len(lines) == 1 and flag in lines[0], lines
 
 
-@pytest.mark.parametrize("line", ["writes_per_minute = nan", "read_timeout = inf", "breaker = -1"])
-def test_bad_numbers_in_sections_toml_are_refused_naming_the_key(tmp_path: Path, line: str) -> None:
+@pytest.mark.parametrize(
+    "line", ["writes_per_minute = nan", "read_timeout = inf", "breaker = -1", "concurrency = 0"]
+)
+def test_bad_numbers_in_sections_toml_are_refused_naming_the_key(
+    tmp_path: Path, line: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "sections.toml").write_text(line + "\n", encoding="utf-8")
     path = write_csv(tmp_path / "in.csv", rows(1))
-    done = sections("plan", str(path), cwd=tmp_path)
-    assert done.returncode == ExitCode.CONFIG
-    assert line.split(" = ")[0] in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    code, lines = run_main(["plan", str(path)], tmp_path, monkeypatch, capsys)
+    assert code == ExitCode.CONFIG
+    assert len(lines) == 1 and line.split(" = ")[0] in lines[0], lines
 
 
-def test_unknown_key_is_refused_naming_it(tmp_path: Path) -> None:
+def test_unknown_key_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "sections.toml").write_text("read_timout = 3\n", encoding="utf-8")
-    done = sections("plan", "x.csv", cwd=tmp_path)
-    assert done.returncode == ExitCode.CONFIG and "'read_timout'" in done.stderr
+    code, lines = run_main(["plan", "x.csv"], tmp_path, monkeypatch, capsys)
+    assert code == ExitCode.CONFIG and "'read_timout'" in lines[0]
 
 
 def test_every_engine_default_is_written_in_settings_only() -> None:
