@@ -171,3 +171,22 @@ def test_a_sandbox_scope_keeps_the_case_of_its_file_name(tmp_path: Path) -> None
         assert ledger.records("sandbox:/data/sandbox.sqlite3") == {}
         assert ledger.records("sandbox:/data/Sandbox.sqlite3")[(1, 1)].section_id == 1
         assert ledger.records("http://api.example")[(1, 1)].section_id == 2
+
+
+def test_the_intent_records_the_action_kind_and_its_before_image(tmp_path: Path) -> None:
+    """What an update or delete needs to be undone is committed before it is sent."""
+    with Ledger.open(tmp_path) as ledger:
+        first = ledger.mark_intent(
+            API,
+            (101, 1),
+            request_hash="h",
+            kind="update",
+            before_image='{"Title": "Old"}',
+            source_file=None,
+            source_row=2,
+        )
+        again = ledger.mark_intent(
+            API, (101, 1), request_hash="h", kind="update", source_file=None, source_row=2
+        )
+    assert first.kind == "update" and first.before_image == '{"Title": "Old"}'
+    assert again.before_image == '{"Title": "Old"}' and again.attempts == 2

@@ -13,6 +13,7 @@ protocol do not change.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -72,6 +73,11 @@ class Action:
     @property
     def is_write(self) -> bool:
         return self.kind in WRITE_KINDS
+
+    @property
+    def before_image(self) -> str | None:
+        """`before` as JSON, for the ledger (what an undo would restore)."""
+        return None if self.before is None else json.dumps(dict(self.before), default=str)
 
     @property
     def body(self) -> dict[str, object]:

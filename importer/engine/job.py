@@ -24,8 +24,8 @@ from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, Ro
 from importer.engine.actions import Action, ActionKind
 from importer.engine.ledger import UNRESOLVED, Key, Ledger, LedgerRecord, read_records, state_lock
 from importer.engine.plan import adoptions, classify, fetch_server_state
-from importer.engine.rows import InvalidRow, RowState, plan_frame, results_frame
-from importer.engine.send import POLL_SECONDS, RowOutcome, Sender, SendItem, SendResult, StopReason
+from importer.engine.rows import InvalidRow, RowOutcome, RowState, plan_frame, results_frame
+from importer.engine.send import POLL_SECONDS, Sender, SendItem, SendResult, StopReason
 from importer.engine.settings import JobSettings
 from importer.errors import AuthError, ConfigError, ImporterError, ThrottledError, TlsError
 from importer.pacing import Cancelled, Pacer

@@ -218,19 +218,25 @@ class Ledger:
         *,
         request_hash: str,
         kind: str = "create",
+        before_image: str | None = None,
         source_file: str | None,
         source_row: int | None,
     ) -> LedgerRecord:
-        """Commit `sending`, attempts+1, sent_at=now BEFORE the POST goes out."""
+        """Commit `sending`, attempts+1, sent_at=now BEFORE the request goes out.
+
+        `kind`: the action kind; `before_image`: JSON of the section as it was before an
+        action that changes it (kept from an earlier intent when not given).
+        """
         now = self._clock()
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO sections (scope, course_id, display_order, request_hash, status,"
-                " attempts, sent_at, updated_at, source_file, source_row, kind)"
-                " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)"
+                " attempts, sent_at, updated_at, source_file, source_row, kind, before_image)"
+                " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (scope, course_id, display_order) DO UPDATE SET"
                 " request_hash = excluded.request_hash, status = excluded.status,"
                 " kind = excluded.kind,"
+                " before_image = COALESCE(excluded.before_image, sections.before_image),"
                 " attempts = sections.attempts + 1, sent_at = excluded.sent_at,"
                 " updated_at = excluded.updated_at, source_file = excluded.source_file,"
                 " source_row = excluded.source_row, error = NULL, section_id = NULL",
@@ -245,6 +251,7 @@ class Ledger:
                     source_file,
                     source_row,
                     kind,
+                    before_image,
                 ),
             )
         record = self.get(scope, key)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from importer.codes import RowStatus
 from importer.engine.actions import Action, ActionKind
+from importer.engine.ledger import Key
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "source_row",
@@ -31,6 +32,20 @@ InvalidRow = tuple[int, object, object, object]
 
 
 @dataclass
+class RowOutcome:
+    """What this run did with one row (the sender's report; see RowState)."""
+
+    source_row: int
+    key: Key
+    title: str
+    status: RowStatus
+    section_id: int | None = None
+    http_status: int | None = None
+    attempts: int = 0  # requests sent in this run
+    errors: str = ""
+
+
+@dataclass
 class RowState:
     """One input row's line of the results frame."""
 
@@ -43,10 +58,6 @@ class RowState:
     http_status: int | None = None
     attempts: int = 0  # sends of this row in this run
     errors: str = ""
-
-    @classmethod
-    def pending(cls, action: Action) -> RowState:
-        return cls(action.source_row, action.key[0], action.key[1], action.title, RowStatus.PENDING)
 
     @classmethod
     def invalid(cls, row: InvalidRow) -> RowState:

@@ -29,6 +29,7 @@ from importer.codes import ExitCode, RowStatus
 from importer.engine.actions import WRITE_KINDS, Action
 from importer.engine.ledger import Key, Ledger, LedgerStatus
 from importer.engine.match import list_course
+from importer.engine.rows import RowOutcome
 from importer.engine.settings import SendPolicy
 from importer.errors import AuthError, ImporterError, ThrottledError
 from importer.pacing import Cancelled
@@ -55,11 +56,8 @@ class StopReason(StrEnum):
 
     @property
     def exit_code(self) -> ExitCode:
-        return (
-            ExitCode.CONFIG
-            if self in (StopReason.AUTH, StopReason.CONFIG)
-            else (ExitCode.RESUMABLE)
-        )
+        stopped_by_setup = self in (StopReason.AUTH, StopReason.CONFIG)
+        return ExitCode.CONFIG if stopped_by_setup else ExitCode.RESUMABLE
 
 
 @dataclass
@@ -82,20 +80,6 @@ class SendItem:
     @property
     def title(self) -> str:
         return self.action.title
-
-
-@dataclass
-class RowOutcome:
-    """What this run did with one row (a line of the results frame)."""
-
-    source_row: int
-    key: Key
-    title: str
-    status: RowStatus
-    section_id: int | None = None
-    http_status: int | None = None
-    attempts: int = 0  # POSTs sent in this run
-    errors: str = ""
 
 
 @dataclass
@@ -179,7 +163,7 @@ class Sender:
                 done = {f for f in in_flight if f.done()}
                 in_flight -= done
                 for future in done:
-                    future.result()  # a bug in the scheduling itself surfaces here
+                    future.result()  # what a worker does not handle (a ledger failure) surfaces
                 if self.result.stop is not None and not self._draining():
                     if not in_flight:
                         break
@@ -287,6 +271,7 @@ class Sender:
             item.key,
             kind=action.kind.value,
             request_hash=action.request_hash,
+            before_image=action.before_image,
             source_file=self.source_file,
             source_row=item.source_row,
         )
