@@ -217,7 +217,7 @@ def _api(settings: BatchSettings, template: JobSettings) -> Iterator[JobSettings
         yield job_template
 
 
-class _Run:
+class _BatchRun:
     """State of one batch run (keeps run_batch short)."""
 
     def __init__(
@@ -227,6 +227,7 @@ class _Run:
         progress: ProgressCallback | None,
         on_file: Callable[[FileOutcome], object] | None,
         cancel: threading.Event | None,
+        sleep: Callable[[float], object],
     ) -> None:
         self.inbox = settings.inbox
         self.settings = settings
@@ -235,7 +236,7 @@ class _Run:
         self.on_file = on_file
         self.cancel = cancel
         self.budget = WriteBudget(template.send.max_writes)
-        self.sleep: Callable[[float], object] = time.sleep
+        self.sleep = sleep  # the pause between the two looks at a file (injected in tests)
         self.files: list[FileOutcome] = []
 
     def record(self, outcome: FileOutcome) -> None:
@@ -392,8 +393,7 @@ def run_batch(
     )
     started = datetime.now(UTC)
     with inbox_lock(inbox), _folders(template), _api(settings, template) as job_template:
-        run = _Run(settings, job_template, progress, on_file, cancel)
-        run.sleep = sleep  # the pause between the two looks (injected in tests)
+        run = _BatchRun(settings, job_template, progress, on_file, cancel, sleep)
         try:
             run.run()
         finally:

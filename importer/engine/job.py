@@ -219,7 +219,7 @@ def run_job(
     validation = validate_file(path, sheet=settings.sheet, delimiter=settings.delimiter)
     invalid = _invalid_rows(validation)
     valid = validation.valid_rows()
-    run = _Run(settings, validation, invalid, valid, started_at, progress, budget)
+    run = _JobRun(settings, validation, invalid, valid, started_at, progress, budget)
     run.tracker.emit("validate")
     if not validation.ok and not settings.skip_invalid:
         return run.finish(
@@ -239,7 +239,7 @@ def run_job(
         return run.execute(credentials, cancel, ledger=ledger, known=ledger.records(settings.scope))
 
 
-class _Run:
+class _JobRun:
     """The state of one run_job call (kept out of run_job to keep each step short)."""
 
     def __init__(
