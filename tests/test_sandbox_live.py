@@ -82,6 +82,12 @@ def test_runtime_config_covers_the_new_options(make_sandbox: MakeSandbox) -> Non
         response = HTTP.post(config_url, json=bad)
         assert response.status_code == 400, bad
         assert next(iter(bad)) in response.json()["Message"]
+    HTTP.post(f"{server.control_url}/reset").raise_for_status()
+    assert HTTP.post(config_url, json={}).json()["throttle_status"] == 429  # reset keeps options
+    HTTP.post(f"{server.control_url}/reset", params={"config": 1}).raise_for_status()
+    restored = HTTP.post(config_url, json={}).json()
+    assert (restored["throttle_status"], restored["put_semantics"]) == (409, "merge")
+    assert restored["first_id"] == SandboxConfig().first_id and restored["control"] is True
 
 
 # --- throttling ------------------------------------------------------------------------------

@@ -334,8 +334,10 @@ async def control_stats(request: Request, state: SandboxState) -> Response:
 
 
 async def control_reset(request: Request, state: SandboxState) -> Response:
-    state.reset()
-    return _json({"reset": True})
+    """Empty the sandbox; `?config=1` also restores every run-time option's start value."""
+    restore = query_params(request).get("config", "").lower() in ("1", "true")
+    state.reset(config=restore)
+    return _json({"reset": True, "config_restored": restore})
 
 
 async def control_config(request: Request, state: SandboxState) -> Response:

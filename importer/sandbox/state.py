@@ -14,13 +14,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from importer.sandbox.auth import AuthFailure, Tokens, has_role
-from importer.sandbox.config import OOOPS_MESSAGE, SandboxConfig
+from importer.sandbox.config import OOOPS_MESSAGE, RUNTIME_FIELDS, SandboxConfig
 from importer.sandbox.faults import DroppedResponse, Faults
 from importer.sandbox.store import Store
 from importer.sandbox.throttle import Throttle
@@ -100,14 +101,19 @@ class SandboxState:
 
     def __init__(self, config: SandboxConfig, store: Store) -> None:
         self.config = config
+        self.started_with = replace(config)  # what POST /sandbox/reset?config=1 restores
         self.store = store
         self.tokens = Tokens(config)
         self.throttle = Throttle(config)
         self.faults = Faults(config)
         self.stats = Stats()
 
-    def reset(self) -> None:
-        """Forget sections, counters, throttle windows and tokens; replay the seed."""
+    def reset(self, *, config: bool = False) -> None:
+        """Forget sections, counters, throttle windows and tokens; replay the seed.
+        With `config`, every run-time option also goes back to its value at start."""
+        if config:
+            for name in RUNTIME_FIELDS:
+                setattr(self.config, name, getattr(self.started_with, name))
         self.store.clear()
         self.store.reseed()
         self.stats.clear()
