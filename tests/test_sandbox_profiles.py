@@ -192,3 +192,21 @@ def test_bad_profile_file_is_one_line_exit_3(tmp_path: Path) -> None:
     assert result.returncode == ExitCode.CONFIG
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "page_sise" in lines[0] and str(path) in lines[0], lines
+
+
+def test_help_shows_every_behaviour_option_with_both_values() -> None:
+    from importer.cli.sandbox_cmd import _BEHAVIOUR
+
+    assert {option.field for option in _BEHAVIOUR} == PROFILE_FIELDS  # nothing left out
+    result = subprocess.run(
+        [sys.executable, "-m", "importer", "sandbox", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=ENV,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("[documented:") == len(_BEHAVIOUR)
+    flat = " ".join(result.stdout.split())
+    assert "totp=123456" in flat and "--profile-file" in flat and "--log-requests" in flat
+    assert "[documented: 409; live: 429]" in flat and "[documented: merge; live: strict]" in flat
