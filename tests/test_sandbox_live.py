@@ -442,6 +442,11 @@ def test_client_id_header_binding_on_refresh(make_sandbox: MakeSandbox) -> None:
     assert again.status_code == 200, again.text
     as_form = _refresh(server.url, again.json()["refresh_token"], client_id="portal-app")
     assert as_form.status_code == 200
+    plain = token_response(server.url).json()  # no client_id: the email stands in
+    assert _refresh(server.url, plain["refresh_token"]).status_code == 200
+    plain = token_response(server.url).json()
+    named = _refresh(server.url, plain["refresh_token"], client_id="creator@example.com")
+    assert named.status_code == 200
 
     lenient = quiet(make_sandbox)
     granted = token_response(lenient.url, headers=portal).json()

@@ -66,8 +66,8 @@ _BEHAVIOUR: tuple[_Option, ...] = (
             "Access-token lifetime in seconds."),
     _Option(("--refresh-ttl-days",), "refresh_ttl_days", _COUNT, "Refresh-token lifetime."),
     _Option(("--client-id-binding",), "client_id_binding", _choice("lenient", "strict"),
-            "strict: a refresh must send the client_id (form field or client_id header) that "
-            "the password grant sent; lenient: it may leave it out."),
+            "strict: a refresh must name the client_id the password grant used (form field or "
+            "client_id header; none means the email); lenient: it may leave it out."),
     _Option(("--writes-per-minute",), "writes_per_minute", _COUNT,
             "POST/PUT/DELETE allowed per client in any 60 s."),
     _Option(("--writes-per-day",), "writes_per_day", _COUNT,

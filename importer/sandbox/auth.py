@@ -1,12 +1,12 @@
 """OAuth2 password / refresh grants and request authentication, as Nexudus documents them.
 
-Tokens live in memory (a restart logs everybody out, like a real token cache would).
-A new token for a client_id replaces that client's refresh token; access tokens already
-handed out stay valid until they expire. `client_id` may come as a form field or as a
-`client_id` header (the header wins). With `client_id_binding="strict"` a refresh must send
-the same client_id as the grant that issued it (none if none was sent); "lenient" accepts a
-refresh without one. Refresh tokens live `refresh_ttl_days`. An account with a two-factor
-code (twofactor@example.com) must also send `totp` on the password grant.
+Tokens live in memory (a restart logs everybody out, like a real token cache would). A new token
+for a client_id replaces that client's refresh token; access tokens already handed out stay
+valid until they expire. `client_id` may come as a form field or as a `client_id` header (the
+header wins); without one the email stands in. With `client_id_binding="strict"` a refresh must
+name the same client id as the grant that issued it (leaving it out names the email); "lenient"
+accepts a refresh without one. Refresh tokens live `refresh_ttl_days`. An account with a two-
+factor code (twofactor@example.com) must also send `totp` on the password grant.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ class _Refresh:
     token: str
     user: str
     expires: float
-    sent_client_id: str | None  # what the grant sent (None: the email stood in)
 
 
 def check_password(user: str, password: str) -> bool:
@@ -96,7 +95,7 @@ class Tokens:
             raise GrantError(
                 "unsupported_grant_type", "grant_type must be password or refresh_token"
             )
-        return self._issue(user, client_id, sent, ttl)
+        return self._issue(user, client_id, ttl)
 
     def _use_refresh(self, token: str, client_id: str | None) -> tuple[str, str]:
         now = time.time()
@@ -104,7 +103,7 @@ class Tokens:
         with self._lock:
             for cid, record in self._refresh.items():
                 if token and hmac.compare_digest(record.token, token):
-                    if strict and client_id != record.sent_client_id:
+                    if strict and (client_id or record.user) != cid:
                         raise GrantError(
                             "invalid_grant", "The refresh token was issued to another client_id."
                         )
@@ -115,16 +114,14 @@ class Tokens:
                     return record.user, cid
         raise GrantError("invalid_grant", "The refresh token is invalid or was replaced.")
 
-    def _issue(
-        self, user: str, client_id: str, sent_client_id: str | None, ttl: int
-    ) -> dict[str, object]:
+    def _issue(self, user: str, client_id: str, ttl: int) -> dict[str, object]:
         now = time.time()
         access = secrets.token_urlsafe(32)
         refresh = secrets.token_urlsafe(32)
         refresh_expires = now + self.config.refresh_ttl_days * DAY_SECONDS
         with self._lock:
             self._access[access] = _Access(user, now + ttl)
-            self._refresh[client_id] = _Refresh(refresh, user, refresh_expires, sent_client_id)
+            self._refresh[client_id] = _Refresh(refresh, user, refresh_expires)
         return {
             "access_token": access,
             "token_type": "bearer",
