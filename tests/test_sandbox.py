@@ -294,10 +294,10 @@ def test_get_put_delete(sandbox_reset: SandboxServer) -> None:
     assert HTTP.get(f"{url}{SECTIONS}/{new_id}", headers=admin).json()["Title"] == "Renamed"
     no_id = HTTP.put(f"{url}{SECTIONS}", json=section(), headers=admin)
     assert no_id.status_code == 400 and property_names(no_id) == ["Id"]
-    # creator has no Edit/Delete role
-    creator = bearer(url)
-    assert HTTP.put(f"{url}{SECTIONS}", json=changed, headers=creator).status_code == 401
-    assert HTTP.delete(f"{url}{SECTIONS}/{new_id}", headers=creator).status_code == 401
+    # viewer has no Edit/Delete role
+    viewer = bearer(url, "viewer")
+    assert HTTP.put(f"{url}{SECTIONS}", json=changed, headers=viewer).status_code == 401
+    assert HTTP.delete(f"{url}{SECTIONS}/{new_id}", headers=viewer).status_code == 401
 
     deleted = HTTP.delete(f"{url}{SECTIONS}/{new_id}", headers=admin)
     assert deleted.status_code == 200 and deleted.json()["WasSuccessful"] is True
@@ -318,7 +318,8 @@ def test_courses(sandbox_reset: SandboxServer) -> None:
     course = HTTP.get(f"{url}/api/content/courses/102", headers=bearer(url, "viewer"))
     assert course.status_code == 200 and course.json()["Id"] == 102 and course.json()["Title"]
     assert HTTP.get(f"{url}/api/content/courses/999", headers=bearer(url)).status_code == 404
-    assert HTTP.get(f"{url}/api/content/courses", headers=bearer(url)).status_code == 401
+    reader = bearer(url, "reader")  # Course-Read only: no listing
+    assert HTTP.get(f"{url}/api/content/courses", headers=reader).status_code == 401
     listing = HTTP.get(f"{url}/api/content/courses", headers=bearer(url, "admin")).json()
     assert [c["Id"] for c in listing["Records"]] == [101, 102, 103]
     assert listing["TotalItems"] == 3

@@ -1,8 +1,12 @@
 """OAuth2 password / refresh grants and request authentication, as Nexudus documents them.
 
-Tokens live in memory (a restart logs everybody out, like a real token cache would).
-A new token for a client_id replaces that client's refresh token; access tokens already
-handed out stay valid until they expire.
+Tokens live in memory (a restart logs everybody out, like a real token cache would). A new token
+for a client_id replaces that client's refresh token; access tokens already handed out stay
+valid until they expire. `client_id` may come as a form field or as a `client_id` header (the
+header wins); without one the email stands in. With `client_id_binding="strict"` a refresh must
+name the same client id as the grant that issued it (leaving it out names the email); "lenient"
+accepts a refresh without one. Refresh tokens live `refresh_ttl_days`. An account with a two-
+factor code (twofactor@example.com) must also send `totp` on the password grant.
 """
 
 from __future__ import annotations
@@ -15,10 +19,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from importer.sandbox.config import DEMO_USERS
+from importer.sandbox.config import DEMO_USERS, SandboxConfig
 
-#: Refresh tokens last 15 days (OAUTH).
-REFRESH_TTL_SECONDS = 15 * 24 * 3600
+DAY_SECONDS = 24 * 3600
 
 
 class AuthFailure(Exception):
@@ -63,7 +66,8 @@ def has_role(user: str, role: str) -> bool:
 class Tokens:
     """Issued access and refresh tokens."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
         self._lock = threading.Lock()
         self._access: dict[str, _Access] = {}
         self._refresh: dict[str, _Refresh] = {}  # client_id -> current refresh token
@@ -73,18 +77,20 @@ class Tokens:
             self._access.clear()
             self._refresh.clear()
 
-    def grant(self, form: dict[str, str], ttl: int) -> dict[str, object]:
+    def grant(
+        self, form: dict[str, str], ttl: int, header_client_id: str | None = None
+    ) -> dict[str, object]:
         """Answer a form-encoded token request or raise GrantError."""
         grant_type = form.get("grant_type", "")
+        sent = header_client_id or form.get("client_id") or None
         if grant_type == "password":
             user = form.get("username", "").strip().lower()
             if not user or not check_password(user, form.get("password", "")):
                 raise GrantError("invalid_grant", "The user name or password is incorrect.")
-            client_id = form.get("client_id") or user
+            _check_totp(user, form.get("totp"))
+            client_id = sent or user
         elif grant_type == "refresh_token":
-            user, client_id = self._use_refresh(
-                form.get("refresh_token", ""), form.get("client_id")
-            )
+            user, client_id = self._use_refresh(form.get("refresh_token", ""), sent)
         else:
             raise GrantError(
                 "unsupported_grant_type", "grant_type must be password or refresh_token"
@@ -93,9 +99,14 @@ class Tokens:
 
     def _use_refresh(self, token: str, client_id: str | None) -> tuple[str, str]:
         now = time.time()
+        strict = self.config.client_id_binding == "strict"
         with self._lock:
             for cid, record in self._refresh.items():
                 if token and hmac.compare_digest(record.token, token):
+                    if strict and (client_id or record.user) != cid:
+                        raise GrantError(
+                            "invalid_grant", "The refresh token was issued to another client_id."
+                        )
                     if client_id is not None and client_id != cid:
                         break
                     if record.expires <= now:
@@ -107,9 +118,10 @@ class Tokens:
         now = time.time()
         access = secrets.token_urlsafe(32)
         refresh = secrets.token_urlsafe(32)
+        refresh_expires = now + self.config.refresh_ttl_days * DAY_SECONDS
         with self._lock:
             self._access[access] = _Access(user, now + ttl)
-            self._refresh[client_id] = _Refresh(refresh, user, now + REFRESH_TTL_SECONDS)
+            self._refresh[client_id] = _Refresh(refresh, user, refresh_expires)
         return {
             "access_token": access,
             "token_type": "bearer",
@@ -136,6 +148,9 @@ class Tokens:
             user, password = _decode_basic(value)
             if not check_password(user, password):
                 raise AuthFailure("the user name or password is incorrect")
+            account = DEMO_USERS[user.strip().lower()]
+            if account.totp is not None:
+                raise AuthFailure("two-factor accounts must use a bearer token")
             return user.strip().lower()
         raise AuthFailure("unsupported authorization scheme (use Bearer or Basic)")
 
@@ -152,6 +167,17 @@ class Tokens:
             user, password = _decode_basic(value.strip())
             return user.strip().lower() if check_password(user, password) else None
         return None
+
+
+def _check_totp(user: str, code: str | None) -> None:
+    """Two-factor accounts must send their current code as `totp` with the password."""
+    account = DEMO_USERS.get(user)
+    if account is None or account.totp is None:
+        return
+    if not code:
+        raise GrantError("invalid_grant", "This account uses two-factor sign-in: send totp.")
+    if not hmac.compare_digest(account.totp.encode(), code.strip().encode()):
+        raise GrantError("invalid_grant", "The two-factor code (totp) is incorrect.")
 
 
 def _decode_basic(value: str) -> tuple[str, str]:

@@ -3,8 +3,13 @@
 - latency: `latency_ms` +/- `jitter_ms`, slept after the throttle check (every /api route).
 - fail_rate: 500, 502 or 503 (503 carries Retry-After: 1) *before* anything is stored, on
   /api/content routes only (the token endpoint never fails, so faults stay about data).
-- ambiguous_rate (POST only): the section *is* stored, then the answer is 500/502/504 or the
-  connection drops mid-response. This is the case an exactly-once importer must survive.
+  With `fault_body="ooops"` the failure is a 500 or a 400 carrying the generic "Ooops!" text
+  and no property errors. `fail_rate` is the chance that a *run* of `fault_burst` failures
+  (all with the same answer) starts; after a run, `fault_gap` requests are answered normally
+  (live accounts: 5 failures, then about 8 successes). fault_burst 1 and fault_gap 0 are
+  independent draws.
+- ambiguous_rate (POST, PUT, DELETE): the write *is* applied, then the answer is 500/502/504
+  or the connection drops mid-response. This is the case an exactly-once importer must survive.
 """
 
 from __future__ import annotations
@@ -34,10 +39,14 @@ class Faults:
         self.config = config
         self._lock = threading.Lock()
         self.rng = random.Random(config.seed)
+        self._run_left = 0  # failures still to come in the current run
+        self._gap_left = 0  # answered requests still owed after a run
+        self._run_status = 500
 
     def reseed(self) -> None:
         with self._lock:
             self.rng = random.Random(self.config.seed)
+            self._run_left = self._gap_left = 0
 
     async def delay(self) -> None:
         base = self.config.latency_ms
@@ -50,16 +59,31 @@ class Faults:
 
     def failure(self) -> int | None:
         """A status to answer instead of processing the request, or None."""
-        rate = self.config.fail_rate
-        if rate <= 0:
+        config = self.config
+        if config.fail_rate <= 0:
             return None
         with self._lock:
-            if self.rng.random() >= rate:
+            if self._run_left > 0:
+                self._run_left -= 1
+                self._after_failure()
+                return self._run_status
+            if self._gap_left > 0:
+                self._gap_left -= 1
                 return None
-            return self.rng.choice((500, 502, 503))
+            if self.rng.random() >= config.fail_rate:
+                return None
+            statuses = (500, 400) if config.fault_body == "ooops" else (500, 502, 503)
+            self._run_status = self.rng.choice(statuses)
+            self._run_left = config.fault_burst - 1
+            self._after_failure()
+            return self._run_status
+
+    def _after_failure(self) -> None:
+        if self._run_left == 0:
+            self._gap_left = self.config.fault_gap
 
     def ambiguous(self) -> Ambiguous | None:
-        """After a POST was stored: a status to answer instead, "drop", or None."""
+        """After a write was applied: a status to answer instead, "drop", or None."""
         rate = self.config.ambiguous_rate
         if rate <= 0:
             return None

@@ -40,13 +40,13 @@ def _open_store(config: SandboxConfig) -> tuple[Store, Path | None]:
         path = Path(config.db_path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            return Store(path), None
+            return Store(path, config), None
         except (OSError, sqlite3.Error) as error:
             # A folder, an unwritable place or some other file: one line, not a traceback.
             raise ValueError(f"cannot use {path} as the sandbox database: {error}") from None
     handle, name = tempfile.mkstemp(prefix="nexudus-sandbox-", suffix=".sqlite3")
     os.close(handle)
-    return Store(Path(name)), Path(name)
+    return Store(Path(name), config), Path(name)
 
 
 def _uvicorn_config(config: SandboxConfig, store: Store) -> uvicorn.Config:

@@ -1,16 +1,22 @@
 """Course sections and courses in a real SQLite file, so the sandbox behaves like a server
-with storage (data survives a restart when `db_path` is given)."""
+with storage (data survives a restart when `db_path` is given).
+
+New section ids start at `first_id` and skip 0..`id_gaps` numbers each (drawn from their own
+seeded random stream, so fault sequences do not change); a section may be marked as having
+lessons (the `section_children` table) so that DELETE can be refused while children exist.
+"""
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
+import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from importer.sandbox.config import DEMO_COURSES
+from importer.sandbox.config import SandboxConfig, seeded_courses
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS courses (
@@ -37,10 +43,11 @@ CREATE TABLE IF NOT EXISTS sections (
     UpdatedBy TEXT,
     SystemId TEXT
 );
+CREATE TABLE IF NOT EXISTS section_children (
+    SectionId INTEGER PRIMARY KEY,
+    Lessons INTEGER NOT NULL
+);
 """
-
-#: First id handed out, so sandbox ids look like real (large) Nexudus ids.
-FIRST_SECTION_ID = 5550001
 
 #: Columns a client may write; the rest are server-managed.
 WRITABLE = (
@@ -76,41 +83,59 @@ SECTION_FIELDS = (
 )
 
 
-def now_iso() -> str:
-    """UTC timestamp in the `2025-03-01T09:00:00Z` form the API uses."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now_iso(decimals: int = 0) -> str:
+    """UTC timestamp as the API writes it: `2025-03-01T09:00:00Z`, or with `decimals` digits
+    of the second (live accounts: seven, `2026-08-27T08:24:35.2825432Z`)."""
+    nanoseconds = time.time_ns()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(nanoseconds // 1_000_000_000))
+    if decimals > 0:
+        fraction = f"{nanoseconds % 1_000_000_000:09d}"[:decimals]
+        stamp = f"{stamp}.{fraction}"
+    return stamp + "Z"
 
 
 class Store:
     """Thread-safe access to the sandbox database (one connection behind a lock)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, config: SandboxConfig | None = None) -> None:
         self.path = path
+        self.config = config or SandboxConfig()
         self._lock = threading.Lock()
+        self._ids = random.Random(self.config.seed)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         with self._lock:
             self._db.executescript(_SCHEMA)
-            for course_id, title in DEMO_COURSES.items():
-                self._db.execute(
-                    "INSERT OR IGNORE INTO courses VALUES (?, ?, ?, 1, 1, ?)",
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR IGNORE INTO courses VALUES (?, ?, ?, 1, 1, ?)",
+                (
                     (
                         course_id,
                         title,
                         course_id - 100,
                         str(uuid.uuid5(uuid.NAMESPACE_URL, f"course/{course_id}")),
-                    ),
-                )
-            self._reset_sequence()
-
-    def _reset_sequence(self) -> None:
-        # AUTOINCREMENT ids never go back; start them at FIRST_SECTION_ID.
-        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='sections'").fetchone()
-        if row is None:
-            self._db.execute(
-                "INSERT INTO sqlite_sequence(name, seq) VALUES ('sections', ?)",
-                (FIRST_SECTION_ID - 1,),
+                    )
+                    for course_id, title in seeded_courses(self.config.courses).items()
+                ),
             )
+            self._db.execute("COMMIT")
+
+    def _next_id(self) -> int:
+        """The id for the next section: `first_id`, then the last id + 1 + a random gap."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='sections'").fetchone()
+        last = int(row[0]) if row is not None else 0
+        if last < self.config.first_id:
+            return self.config.first_id
+        gaps = self.config.id_gaps
+        return last + 1 + (self._ids.randint(0, gaps) if gaps > 0 else 0)
+
+    def reseed(self) -> None:
+        with self._lock:
+            self._ids = random.Random(self.config.seed)
+
+    def now(self) -> str:
+        return now_iso(self.config.timestamp_decimals)
 
     def close(self) -> None:
         with self._lock:
@@ -127,25 +152,35 @@ class Store:
             rows = self._db.execute("SELECT * FROM courses ORDER BY Id").fetchall()
         return [_course(row) for row in rows]
 
+    def add_course(self, course_id: int, title: str) -> None:
+        """Create or rename a course (control API: e.g. two courses with one name)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO courses VALUES (?, ?, ?, 1, 1, ?) "
+                "ON CONFLICT(Id) DO UPDATE SET Title = excluded.Title",
+                (course_id, title, course_id - 100, str(uuid.uuid4())),
+            )
+
     # --- sections ------------------------------------------------------------------------
     def insert(self, values: dict[str, Any], user: str) -> dict[str, Any]:
-        stamp = now_iso()
+        stamp = self.now()
         row = {name: values.get(name) for name in WRITABLE}
         row.update(UniqueId=str(uuid.uuid4()), CreatedOn=stamp, UpdatedOn=stamp, UpdatedBy=user)
-        names = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
         with self._lock:
-            cursor = self._db.execute(
+            new_id = self._next_id()
+            row["Id"] = new_id
+            names = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            self._db.execute(
                 f"INSERT INTO sections ({names}) VALUES ({marks})", tuple(row.values())
             )
-            new_id = int(cursor.lastrowid or 0)
         section = self.section(new_id)
         assert section is not None
         return section
 
     def update(self, section_id: int, values: dict[str, Any], user: str) -> dict[str, Any]:
         row = {name: values[name] for name in WRITABLE if name in values}
-        row.update(UpdatedOn=now_iso(), UpdatedBy=user)
+        row.update(UpdatedOn=self.now(), UpdatedBy=user)
         assignments = ", ".join(f"{name} = ?" for name in row)
         with self._lock:
             self._db.execute(
@@ -156,9 +191,25 @@ class Store:
         return section
 
     def delete(self, section_id: int) -> bool:
+        """Delete a section and its lessons (the caller decides whether lessons block it)."""
         with self._lock:
             cursor = self._db.execute("DELETE FROM sections WHERE Id = ?", (section_id,))
+            self._db.execute("DELETE FROM section_children WHERE SectionId = ?", (section_id,))
         return cursor.rowcount > 0
+
+    def children(self, section_id: int) -> int:
+        """How many lessons the section holds (0 unless the control API set some)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT Lessons FROM section_children WHERE SectionId = ?", (section_id,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_children(self, section_id: int, lessons: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO section_children VALUES (?, ?)", (section_id, lessons)
+            )
 
     def section(self, section_id: int) -> dict[str, Any] | None:
         with self._lock:
@@ -179,8 +230,8 @@ class Store:
         """Delete every section and restart ids (control API reset)."""
         with self._lock:
             self._db.execute("DELETE FROM sections")
+            self._db.execute("DELETE FROM section_children")
             self._db.execute("DELETE FROM sqlite_sequence WHERE name='sections'")
-            self._reset_sequence()
 
 
 _SELECT = (

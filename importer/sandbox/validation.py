@@ -4,6 +4,8 @@ Rules beyond the documented required fields are the conservative reading of the 
 UnlockType 1..3, UnlockAfterDays >= 0, CourseId must exist, NewImageUrl must be an http(s)
 URL of a JPG/JPEG/PNG/GIF, and NewImageUrl with ClearImageFile true is contradictory.
 DisplayOrder is *not* required to be unique (the real API does not enforce it).
+With `course_property="Course"` (live accounts name a foreign key by its navigation name) a
+missing or unknown CourseId is reported as `Course: is a required field`.
 """
 
 from __future__ import annotations
@@ -34,15 +36,18 @@ def validate_section(
     *,
     course_exists: Callable[[int], bool],
     required: tuple[str, ...] = REQUIRED,
+    course_property: str = "CourseId",
 ) -> tuple[dict[str, Any], list[Error]]:
     """Check a POST/PUT body; return (values to store, errors). Unknown keys are ignored."""
     errors: list[Error] = []
     values: dict[str, Any] = {}
+    missing: set[str] = set()
     for name in required:
         value = body.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
-            errors.append(_error(name, "is a required field", value))
-    missing = {e["PropertyName"] for e in errors}
+            missing.add(name)
+            shown = course_property if name == "CourseId" else name
+            errors.append(_error(shown, "is a required field", value))
 
     for name in INT_FIELDS:
         if name in body and body[name] is not None and name not in missing:
@@ -76,11 +81,12 @@ def validate_section(
     if "UnlockAfterDays" in values and values["UnlockAfterDays"] < 0:
         errors.append(_error("UnlockAfterDays", "must be 0 or more", values.pop("UnlockAfterDays")))
     if "CourseId" in values and not course_exists(values["CourseId"]):
-        errors.append(
-            _error(
-                "CourseId", f"course {values['CourseId']} does not exist", values.pop("CourseId")
-            )
+        message = (
+            f"course {values['CourseId']} does not exist"
+            if course_property == "CourseId"
+            else "is a required field"
         )
+        errors.append(_error(course_property, message, values.pop("CourseId")))
     url = values.get("NewImageUrl")
     if url is not None:
         parts = urlsplit(url.strip())
