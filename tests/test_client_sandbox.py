@@ -135,14 +135,14 @@ def test_wrong_password_is_auth_error(sandbox_url: str) -> None:
 
 
 def test_400_is_rejected_with_property_name(server: SandboxServer, sandbox_url: str) -> None:
-    """A missing Title is a RejectedError naming the Title property; nothing stored."""
+    """A missing Title is a RejectedError naming the Title property (as "Section title")."""
     payload = section(101, 1)
     del payload["Title"]
     with client(sandbox_url) as api, pytest.raises(RejectedError) as info:
         api.create_section(payload)
     assert info.value.status == 400
-    assert "Title" in [prop for prop, _ in info.value.errors]
-    assert str(info.value).startswith("Title: ")
+    assert "Title" in [prop for prop, _ in info.value.api_errors]
+    assert str(info.value).startswith("Section title: ")  # the sheet's header, not the API's
     assert stored(server) == []
 
 
@@ -239,7 +239,7 @@ def test_no_secret_in_logs(sandbox_url: str, caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.DEBUG), client(sandbox_url, creds) as api:
         api.create_section(section(101, 1))
         api.list_sections(101)
-        token, refresh = api._access_token, api._refresh_token
+        token, refresh = api._tokens._access, api._tokens._refresh_token
         try:
             api.create_section(section(101, 2, title=""))
         except RejectedError as exc:
