@@ -1,10 +1,13 @@
-"""The Nexudus API client: token handling, pacing and the classification of every outcome.
+"""The Nexudus API client: pacing, tokens and the classification of every outcome.
 
-`create_section` makes ONE attempt (plus at most one token refresh on a 401) and turns
-whatever happened into a return value or one typed exception from importer.errors, so
-the send stage can decide, with importer.retry, whether re-sending is safe. Reads
-(`list_sections`, `get_course`) are idempotent and retried here with `call_read`.
+Writes (`create_section`, `update_section`, `delete_section`) make ONE attempt (plus at most
+one token refresh on a 401) and turn whatever happened into a return value or one typed
+exception from importer.errors, so the caller can decide, with importer.retry, whether
+sending again is safe. Reads (`get_section`, `get_course`, `list_sections`, `list_courses`)
+are idempotent and retried here with `call_read`; listings read every page.
 
+What each answer means lives in importer.client_answers (throttles by 409 or 429, the
+generic "Ooops", rejections with friendly field names); tokens live in importer.auth_tokens.
 Secrets never leave the client: the token and password live only in `Credentials`
 (importer.credentials, re-exported here; its repr hides them) and in the Authorization
 header; messages and logs name the account, never the secret.
@@ -12,34 +15,44 @@ header; messages and logs name the account, never the secret.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import ssl
 import threading
 from collections import Counter
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from importer import __version__
+from importer.auth_tokens import TOKEN_PATH, TokenKeeper, default_client_id
+from importer.client_answers import (
+    THROTTLE_STATUSES,
+    as_id,
+    json_object,
+    mutation_body,
+    parse_retry_after,
+    raise_for_status,
+    throttle_wait,
+)
 from importer.credentials import (
     Credentials,
     RedactingFilter,
     install_redaction,
+    is_header_safe,
     redact,
     safe_url,
 )
 from importer.engine.settings import TargetSettings
 from importer.errors import (
+    AlreadyGoneError,
     AmbiguousError,
     AuthError,
     ConfigError,
+    ListingError,
     NotFoundError,
     RejectedError,
-    ThrottledError,
     TlsError,
     TransportError,
 )
@@ -58,16 +71,29 @@ __all__ = [
     "redact",
 ]
 
-TOKEN_PATH = "/api/token"
 SECTIONS_PATH = "/api/content/coursesections"
+SECTION_PATH = "/api/content/coursesections/{id}"
+COURSES_PATH = "/api/content/courses"
 COURSE_PATH = "/api/content/courses/{id}"
 #: Generous read timeout: a timed-out POST is ambiguous, so make timeouts rare.
 DEFAULT_TIMEOUT = TargetSettings().timeout()  # the numbers live in importer.engine.settings
 #: Below any sane server idle timeout, so stale keep-alive races stay rare.
 KEEPALIVE_EXPIRY = 5.0
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})
+#: A listing that goes on longer than this is a server that never ends one.
+MAX_PAGES = 1000
+#: When the API refuses a page size, ask again with these (the last is its default).
+SMALLER_PAGE_SIZES = (1000, 500, 100, 25)
 #: The role each kind of request needs (named in AuthError messages).
-ROLE_FOR_KIND = {"post": "CourseSection-Create", "list": "CourseSection-List", "get": "Course-Read"}
+ROLE_FOR_KIND = {
+    "post": "CourseSection-Create",
+    "put": "CourseSection-Edit",
+    "delete": "CourseSection-Delete",
+    "list": "CourseSection-List",
+    "get_section": "CourseSection-Read",
+    "get": "Course-Read",
+    "list_courses": "Course-List",
+}
 _AMBIGUOUS_TRANSPORT = (
     httpx.ReadTimeout,
     httpx.ReadError,
@@ -82,27 +108,6 @@ _CONFIG_ERRORS = (
     httpx.ProxyError,
     httpx.LocalProtocolError,
 )
-
-
-# -- helpers ----------------------------------------------------------------------------
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds (RFC 9110: delta-seconds or HTTP-date); negatives become 0."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _is_cert_failure(exc: BaseException) -> bool:
@@ -123,10 +128,10 @@ class RequestStats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.requests: Counter[str] = Counter()  # "auth", "get", "list", "post"
+        self.requests: Counter[str] = Counter()  # by kind: "auth", "get", "list", "post", ...
         self.statuses: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()  # transport failures by exception class
-        self.throttled = 0  # 409 answers
+        self.throttled = 0  # throttle answers (409 or 429)
         self.refreshes = 0  # token refreshes after a 401
 
     def count(self, kind: str, status: int | None = None, error: str | None = None) -> None:
@@ -134,7 +139,7 @@ class RequestStats:
             self.requests[kind] += 1
             if status is not None:
                 self.statuses[status] += 1
-                if status == 409:
+                if status in THROTTLE_STATUSES:
                     self.throttled += 1
             if error is not None:
                 self.errors[error] += 1
@@ -153,9 +158,6 @@ class RequestStats:
                 "throttled": self.throttled,
                 "refreshes": self.refreshes,
             }
-
-
-# -- the client -------------------------------------------------------------------------
 
 
 class NexudusClient:
@@ -185,17 +187,25 @@ class NexudusClient:
             )
         if verify is False:
             raise ConfigError("TLS verification cannot be turned off; pass a CA bundle instead")
+        if credentials.token is not None and not is_header_safe(credentials.token):
+            raise AuthError(
+                "the bearer token has spaces, control or non-ASCII characters and cannot be "
+                "sent; copy NEXUDUS_TOKEN again"
+            )
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.pacer = pacer
         self.read_policy = read_policy or RetryPolicy()
-        self.client_id = client_id or f"course-sections-importer:{credentials.username or ''}"
         self.stats = RequestStats()
         self._host = parts.netloc.rsplit("@", 1)[-1]
-        self._auth_lock = threading.Lock()
-        self._access_token: str | None = credentials.token
-        self._refresh_token: str | None = None
-        self._generation = 0
+        self._tokens = TokenKeeper(
+            credentials,
+            self._post_token_form,
+            client_id=client_id or default_client_id(credentials),
+            host=self._host,
+            on_refresh=self.stats.count_refresh,
+        )
+        self.client_id = self._tokens.client_id
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
         if isinstance(verify, str):  # a CA bundle path (httpx 0.28 wants a context)
@@ -229,20 +239,20 @@ class NexudusClient:
     def __repr__(self) -> str:
         return f"NexudusClient({self.base_url!r}, {self.credentials.describe()!r})"
 
-    # -- public API
+    # -- writes: one attempt each
 
     def create_section(self, payload: Mapping[str, Any]) -> int:
         """POST one section ONCE (plus one token refresh on a 401); return its new Id.
 
         Success needs HTTP 2xx AND WasSuccessful true; `Value` may be {"Id": n} or the
         whole record. Raises RejectedError, ThrottledError, TransportError, TlsError,
-        AmbiguousError, AuthError (see importer.retry for which are safe to re-send).
+        AmbiguousError (also for any 5xx and the generic "Ooops" 400/500), AuthError
+        (see importer.retry for which are safe to re-send).
         """
         response = self._send("POST", SECTIONS_PATH, "post", json=dict(payload))
-        body = self._body(response)
-        value = body.get("Value")
-        new_id = value.get("Id") if isinstance(value, dict) else None
-        if isinstance(new_id, bool) or not isinstance(new_id, int):
+        value = mutation_body(response).get("Value")
+        new_id = as_id(value.get("Id")) if isinstance(value, dict) else None
+        if new_id is None:
             raise AmbiguousError(
                 f"HTTP {response.status_code} reported success without Value.Id",
                 status=response.status_code,
@@ -250,75 +260,185 @@ class NexudusClient:
             )
         return new_id
 
-    def list_sections(self, course_id: int, *, page_size: int = 500) -> list[dict[str, Any]]:
-        """Every section of a course, all pages (each page retried with call_read)."""
+    def update_section(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT one whole section (its `Id` in the body) ONCE; return the API's `Value`.
+
+        The API replaces the record: send every field (GET, merge, then PUT). Success needs
+        HTTP 2xx AND WasSuccessful true. Returns `Value` when it is a record, else
+        {"Id": id}. Raises like create_section, and NotFoundError when the Id is unknown.
+        """
+        section_id = as_id(record.get("Id"))
+        if section_id is None:
+            raise ValueError("update_section needs the record's integer Id")
+        response = self._send("PUT", SECTIONS_PATH, "put", json={**record, "Id": section_id})
+        value = mutation_body(response).get("Value")
+        return dict(value) if isinstance(value, dict) else {"Id": section_id}
+
+    def delete_section(self, section_id: int) -> None:
+        """DELETE one section ONCE.
+
+        Raises AlreadyGoneError (a NotFoundError) on 404: the caller may count it deleted.
+        HTTP 200 with WasSuccessful false is a RejectedError (e.g. refused while the section
+        has lessons), or an AmbiguousError when it is the generic "Ooops"; otherwise raises
+        like create_section.
+        """
+        path = SECTION_PATH.format(id=self._id(section_id))
+        try:
+            response = self._send("DELETE", path, "delete")
+        except NotFoundError as exc:
+            raise AlreadyGoneError(
+                f"section {section_id} is not on the server (HTTP 404): already deleted",
+                status=exc.status,
+            ) from None
+        if response.status_code == 204 or not response.content.strip():
+            return  # No Content: nothing to check
+        mutation_body(response)
+
+    # -- reads: retried
+
+    def get_section(self, section_id: int) -> dict[str, Any] | None:
+        """The section record, or None when the API answers 404 (retried with call_read)."""
+        path = SECTION_PATH.format(id=self._id(section_id))
+        try:
+            return call_read(lambda: self._get_json(path, "get_section", None), self.read_policy)
+        except NotFoundError:
+            return None
+
+    def get_course(self, course_id: int) -> dict[str, Any] | None:
+        """The course record, or None when the API answers 404 (retried with call_read)."""
+        path = COURSE_PATH.format(id=self._id(course_id))
+        try:
+            return call_read(lambda: self._get_json(path, "get", None), self.read_policy)
+        except NotFoundError:
+            return None
+
+    def list_sections(self, course_id: int | None, *, page_size: int = 500) -> list[dict[str, Any]]:
+        """Every section of a course, or of the whole account when `course_id` is None.
+
+        All pages, each retried with call_read (see `_list_all` for when paging stops).
+        """
+        if course_id is None:
+            return self._list_all(SECTIONS_PATH, "list", {"orderBy": "Id", "dir": 1}, page_size)
+        wanted = self._id(course_id)
+
+        def ours(record: dict[str, Any]) -> bool:
+            # Guard against a server that ignores the filter: never adopt another course's.
+            found = record.get("CourseId")
+            return found is None or as_id(found) == wanted
+
+        params = {"orderBy": "DisplayOrder", "dir": 1, "CourseSection_Course": wanted}
+        return self._list_all(SECTIONS_PATH, "list", params, page_size, keep=ours)
+
+    def list_courses(self, *, page_size: int = 500) -> list[dict[str, Any]]:
+        """Every course of the account, all pages (see `_list_all`)."""
+        return self._list_all(COURSES_PATH, "list_courses", {"orderBy": "Id", "dir": 1}, page_size)
+
+    # -- paging
+
+    def _list_all(
+        self,
+        path: str,
+        kind: str,
+        params: Mapping[str, Any],
+        page_size: int,
+        *,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Read pages until HasNextPage is false.
+
+        A server may clamp the page size: pages keep coming until it says the list is done.
+        When it refuses the size (a 400 on the first page) the listing starts over with the
+        next smaller size in SMALLER_PAGE_SIZES. A page that adds no new record while
+        HasNextPage stays true, or more than MAX_PAGES pages, raises ListingError: such a
+        server would otherwise keep us reading forever.
+        """
+        size = max(1, int(page_size))
+        while True:
+            try:
+                return self._read_pages(path, kind, params, size, keep)
+            except RejectedError as exc:
+                smaller = [s for s in SMALLER_PAGE_SIZES if s < size]
+                if exc.status != 400 or not smaller:
+                    raise
+                logger.info("the API refused page size %d (%s); trying %d", size, exc, smaller[0])
+                size = smaller[0]
+
+    def _read_pages(
+        self,
+        path: str,
+        kind: str,
+        params: Mapping[str, Any],
+        size: int,
+        keep: Callable[[dict[str, Any]], bool] | None,
+    ) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
         seen: set[object] = set()
-        page = 1
-        while True:
-            params = {
-                "page": page,
-                "size": page_size,
-                "orderBy": "DisplayOrder",
-                "dir": 1,
-                "CourseSection_Course": course_id,
-            }
-            body = call_read(
-                lambda p=params: self._get_json(SECTIONS_PATH, "list", p), self.read_policy
-            )
+        for page in range(1, MAX_PAGES + 1):
+            query = {"page": page, "size": size, **params}
+
+            def read(query: dict[str, Any] = query) -> dict[str, Any]:
+                return self._get_json(path, kind, query)
+
+            body = call_read(read, self.read_policy)
             batch = body.get("Records")
             if not isinstance(batch, list):
                 raise AmbiguousError("list answer without Records", cause="unreadable 2xx body")
+            added = 0
             for record in batch:
                 if not isinstance(record, dict):
-                    continue
-                # Guard against a server that ignores the filter: never adopt another course's.
-                if record.get("CourseId", course_id) != course_id:
                     continue
                 key = record.get("Id")
                 if key is not None and key in seen:
                     continue  # records shifted between pages
                 seen.add(key)
-                records.append(record)
-            if not body.get("HasNextPage") or not batch:
+                added += 1
+                if keep is None or keep(record):
+                    records.append(record)
+            if body.get("HasNextPage") is not True:
                 return records
-            page += 1
-
-    def get_course(self, course_id: int) -> dict[str, Any] | None:
-        """The course record, or None when the API answers 404 (retried with call_read)."""
-        try:
-            return call_read(
-                lambda: self._get_json(COURSE_PATH.format(id=int(course_id)), "get", None),
-                self.read_policy,
-            )
-        except NotFoundError:
-            return None
+            if added == 0:
+                raise ListingError(
+                    f"{path} page {page} added no new record but the API says more pages "
+                    "follow; stopped reading (run again later)"
+                )
+        raise ListingError(
+            f"{path} still had more pages after {MAX_PAGES} pages of {size}; stopped reading"
+        )
 
     # -- requests
 
+    @staticmethod
+    def _id(value: int) -> int:
+        number = as_id(value)
+        if number is None:
+            raise ValueError(f"an Id must be an integer, got {value!r}")
+        return number
+
     def _get_json(self, path: str, kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
-        return self._json(self._send("GET", path, kind, params=params))
+        return json_object(self._send("GET", path, kind, params=params))
 
     def _send(self, method: str, path: str, kind: str, **kwargs: Any) -> httpx.Response:
         """One request with auth, pacing and classification; on a 401 refresh once and repeat."""
-        write = method in WRITE_METHODS and path.startswith("/api/content")
-        token, generation = self._current_token()
+        token, generation = self._tokens.current()
         for attempt in (1, 2):
             headers = {"Authorization": f"Bearer {token}"}
-            response = self._request(method, path, kind, write, headers=headers, **kwargs)
+            response = self._request(method, path, kind, headers=headers, **kwargs)
             if response.status_code == 401 and attempt == 1 and self.credentials.can_login:
-                token, generation = self._refresh(generation)
+                token, generation = self._tokens.refresh(generation)
                 continue
             if response.status_code in (401, 403):
                 raise self._auth_error(response.status_code, kind, refreshed=attempt == 2)
-            self._raise_for_status(response)
+            raise_for_status(response)
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _request(
-        self, method: str, path: str, kind: str, write: bool, **kwargs: Any
-    ) -> httpx.Response:
-        """Pace, send, count; map httpx exceptions to importer.errors."""
+    def _post_token_form(self, form: dict[str, str], headers: dict[str, str]) -> httpx.Response:
+        # "auth", not "token": summary.json drops every key named like a secret
+        return self._request("POST", TOKEN_PATH, "auth", data=form, headers=headers)
+
+    def _request(self, method: str, path: str, kind: str, **kwargs: Any) -> httpx.Response:
+        """Pace, send, count, tell the pacer how it went; map httpx exceptions to ours."""
+        write = method in WRITE_METHODS and path.startswith("/api/content")
         if self.pacer is not None:
             self.pacer.acquire(write=write)
         try:
@@ -327,8 +447,11 @@ class NexudusClient:
             self.stats.count(kind, error=type(exc).__name__)
             raise self._transport_error(exc, method) from exc
         self.stats.count(kind, status=response.status_code)
-        if response.status_code == 409 and self.pacer is not None:
-            self.pacer.throttled(parse_retry_after(response.headers.get("Retry-After")))
+        if self.pacer is not None:
+            if response.status_code in THROTTLE_STATUSES:
+                self.pacer.throttled(throttle_wait(response), write=write)
+            else:
+                self.pacer.answered(write=write)
         return response
 
     def _transport_error(self, exc: httpx.HTTPError, method: str) -> Exception:
@@ -351,163 +474,6 @@ class NexudusClient:
                 f"{where} failed after sending ({name}); it may have been applied", cause=name
             )
         return AmbiguousError(f"{where} failed ({name}); it may have been applied", cause=name)
-
-    def _raise_for_status(self, response: httpx.Response) -> None:
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        if status in (409, 429, 503):
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            wait = "no Retry-After" if retry_after is None else f"Retry-After {retry_after:g}s"
-            raise ThrottledError(
-                f"HTTP {status}: the API throttled the request ({wait})",
-                status=status,
-                retry_after=retry_after,
-            )
-        if status >= 500 or status == 408:
-            raise AmbiguousError(
-                f"HTTP {status} from the API; the request may have been applied",
-                status=status,
-                cause=f"HTTP {status}",
-            )
-        if status == 404:
-            raise NotFoundError(f"HTTP 404 for {response.request.url.path}", status=404)
-        if 300 <= status < 400:
-            raise ConfigError(
-                f"the API answered a redirect (HTTP {status}) for "
-                f"{response.request.url.path}: check the API base URL"
-            )
-        raise self._rejected(response)
-
-    def _rejected(self, response: httpx.Response) -> RejectedError:
-        """400/4xx or WasSuccessful false: the payload is wrong; collect the API's errors."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        errors: list[tuple[str, str]] = []
-        message = ""
-        if isinstance(body, dict):
-            for item in body.get("Errors") or ():
-                if isinstance(item, dict):
-                    errors.append(
-                        (str(item.get("PropertyName") or ""), str(item.get("Message") or ""))
-                    )
-            message = str(body.get("Message") or "")
-        if errors:
-            message = "; ".join(f"{prop}: {text}" if prop else text for prop, text in errors)
-        if not message:
-            message = f"HTTP {response.status_code} without details"
-        return RejectedError(message, status=response.status_code, errors=tuple(errors))
-
-    def _json(self, response: httpx.Response) -> dict[str, Any]:
-        """The body as a JSON object; anything else is an unknown outcome (2xx unreadable)."""
-        try:
-            body = response.json()
-        except (ValueError, httpx.HTTPError) as exc:
-            raise AmbiguousError(
-                f"HTTP {response.status_code} with an unreadable body",
-                status=response.status_code,
-                cause="unreadable 2xx body",
-            ) from exc
-        if not isinstance(body, dict):
-            raise AmbiguousError(
-                f"HTTP {response.status_code} body is not a JSON object",
-                status=response.status_code,
-                cause="unreadable 2xx body",
-            )
-        return body
-
-    def _body(self, response: httpx.Response) -> dict[str, Any]:
-        """A mutation's envelope; WasSuccessful false (even on HTTP 200) is a rejection."""
-        body = self._json(response)
-        if body.get("WasSuccessful") is not True:
-            raise self._rejected(response)
-        return body
-
-    # -- tokens
-
-    def _current_token(self) -> tuple[str, int]:
-        with self._auth_lock:
-            if self._access_token is None:
-                self._password_grant()
-            assert self._access_token is not None
-            return self._access_token, self._generation
-
-    def _refresh(self, seen_generation: int) -> tuple[str, int]:
-        """Replace a rejected token once; threads that saw the same token share one refresh."""
-        with self._auth_lock:
-            if self._generation == seen_generation:
-                self.stats.count_refresh()
-                refreshed = False
-                if self._refresh_token:
-                    try:
-                        self._token_request(
-                            {"grant_type": "refresh_token", "refresh_token": self._refresh_token}
-                        )
-                        refreshed = True
-                    except AuthError:
-                        logger.info("refresh token refused; using the password grant")
-                if not refreshed:
-                    self._password_grant()
-            assert self._access_token is not None
-            return self._access_token, self._generation
-
-    def _password_grant(self) -> None:
-        creds = self.credentials
-        if not creds.can_login:
-            raise AuthError(
-                "no credentials: set NEXUDUS_TOKEN, or NEXUDUS_USERNAME and NEXUDUS_PASSWORD"
-            )
-        form = {
-            "grant_type": "password",
-            "username": creds.username or "",
-            "password": creds.password or "",
-        }
-        if creds.totp:
-            form["totp"] = creds.totp
-        self._token_request(form)
-
-    def _token_request(self, form: dict[str, str]) -> None:
-        """POST /api/token (form-encoded); store the tokens. Caller holds the auth lock.
-
-        A failure here means the content request was certainly not sent, so server errors
-        and timeouts become TransportError (safe to retry), never AmbiguousError.
-        """
-        form = {**form, "client_id": self.client_id}
-        try:
-            # "auth", not "token": summary.json drops every key named like a secret
-            response = self._request("POST", TOKEN_PATH, "auth", False, data=form)
-        except AmbiguousError as exc:
-            raise TransportError(f"could not get a token from {self._host} ({exc.cause})") from None
-        status = response.status_code
-        if status in (400, 401, 403):
-            grant = form["grant_type"].replace("_", " ")
-            raise AuthError(
-                f"the API refused the {grant} (HTTP {status}) for "
-                f"{self.credentials.describe()}: check NEXUDUS_USERNAME, "
-                "NEXUDUS_PASSWORD and NEXUDUS_TOTP"
-            )
-        if status in (409, 429, 503):
-            self._raise_for_status(response)
-        if status == 404 or 300 <= status < 400:  # no token endpoint here: a wrong URL
-            raise ConfigError(
-                f"{self._host} has no token endpoint ({TOKEN_PATH} answered HTTP {status}): "
-                "check --api-url (the API root, e.g. https://spaces.nexudus.com)"
-            )
-        if not 200 <= status < 300:
-            raise TransportError(f"could not get a token from {self._host} (HTTP {status})")
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        access = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(access, str) or not access:
-            raise TransportError(f"the token answer from {self._host} had no access_token")
-        self._access_token = access
-        refresh = body.get("refresh_token") if isinstance(body, dict) else None
-        self._refresh_token = refresh if isinstance(refresh, str) and refresh else None
-        self._generation += 1
 
     def _auth_error(self, status: int, kind: str, *, refreshed: bool) -> AuthError:
         who = self.credentials.describe()

@@ -44,7 +44,8 @@ class Credentials:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Credentials:
         """Read NEXUDUS_TOKEN, or NEXUDUS_USERNAME + NEXUDUS_PASSWORD (+ NEXUDUS_TOTP).
 
-        Raises AuthError (one clear line) when neither is set.
+        Raises AuthError (one clear line) when neither is set, or when the token could
+        not be sent in an HTTP header (see `is_header_safe`).
         """
 
         def get(name: str) -> str | None:
@@ -57,6 +58,11 @@ class Credentials:
             password=get("NEXUDUS_PASSWORD"),
             totp=get("NEXUDUS_TOTP"),
         )
+        if creds.token is not None and not is_header_safe(creds.token):
+            raise AuthError(
+                "NEXUDUS_TOKEN is not a valid token: it has spaces, control or non-ASCII "
+                "characters; copy it again"
+            )
         if creds.username and not creds.password and not creds.token:
             raise AuthError("NEXUDUS_USERNAME is set but NEXUDUS_PASSWORD is not")
         if not creds.token and not creds.can_login:
@@ -79,6 +85,15 @@ class Credentials:
         if self.token:
             return "bearer token from NEXUDUS_TOKEN"
         return "no credentials"
+
+
+def is_header_safe(value: str) -> bool:
+    """True when `value` can travel in an HTTP header as one token: printable ASCII, no spaces.
+
+    A token pasted with a stray non-ASCII character (or a newline) would otherwise fail deep
+    inside httpx; checking it up front turns that into one clear AuthError.
+    """
+    return bool(value) and all(0x21 <= ord(char) <= 0x7E for char in value)
 
 
 # -- secrets in names and addresses ----------------------------------------------------

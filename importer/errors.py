@@ -8,14 +8,18 @@ contain a token or password.
     ├── ConfigError                bad configuration or options (exit 3)
     ├── LockedError                another run holds the lock (exit 3)
     └── ApiError                   talking to the Nexudus API
-        ├── AuthError              401 after one refresh, or no credentials (exit 3)
-        ├── RejectedError          400, or 2xx with WasSuccessful false: this payload is wrong
+        ├── AuthError              401 after one refresh, or no/unusable credentials (exit 3)
+        ├── RejectedError          400 with the API's reasons, or 2xx with WasSuccessful false
         ├── NotFoundError          404 for a resource (e.g. unknown course)
-        ├── ThrottledError         409/503 with Retry-After: certainly not applied
+        │   └── AlreadyGoneError   404 to a DELETE: the record is not there (any more)
+        ├── ThrottledError         409 or 429 (the API's throttle): certainly not applied
         ├── TransportError         connection not established: certainly not applied
         │   └── TlsError           certificate failure: fatal, never retried
-        └── AmbiguousError         the request may have been applied (timeout after send,
-                                   dropped connection, 500/502/504, unreadable 2xx)
+        ├── AmbiguousError         the request may have been applied (timeout after send,
+        │                          dropped connection, any 5xx, the generic "Ooops" 400/500
+        │                          to a write, unreadable 2xx)
+        └── ListingError           a paged listing that does not end (a page with nothing
+                                   new while HasNextPage stays true, or over the page cap)
 """
 
 from __future__ import annotations
@@ -50,17 +54,27 @@ class ApiError(ImporterError):
 
 
 class AuthError(ApiError):
-    """Missing/expired credentials or a missing role (HTTP 401 surviving one refresh)."""
+    """Missing, unusable or expired credentials, or a missing role.
+
+    Raised for a 401 that survives one token refresh, a 403, a refused grant, and
+    credentials that cannot be sent at all (e.g. a NEXUDUS_TOKEN with non-ASCII characters).
+    """
 
 
 class NotFoundError(ApiError):
     """The resource does not exist (HTTP 404)."""
 
 
-class RejectedError(ApiError):
-    """The API refused this payload: HTTP 400, or a 2xx with WasSuccessful false.
+class AlreadyGoneError(NotFoundError):
+    """A DELETE answered 404: the record is not there, so the caller may count it deleted."""
 
-    `errors` is the API's list as `(PropertyName, Message)` pairs.
+
+class RejectedError(ApiError):
+    """The API refused this payload: HTTP 4xx with its reasons, or a 2xx with WasSuccessful false.
+
+    `errors` holds `(field, message)` pairs with each field named as the person knows it
+    (the sheet's header, e.g. "Course ID" for the API's `CourseId` or `Course`);
+    `api_errors` holds the API's own `(PropertyName, Message)` pairs.
     """
 
     def __init__(
@@ -69,13 +83,23 @@ class RejectedError(ApiError):
         *,
         status: int | None = None,
         errors: tuple[tuple[str, str], ...] = (),
+        api_errors: tuple[tuple[str, str], ...] | None = None,
     ) -> None:
         super().__init__(message, status=status)
         self.errors = errors
+        self.api_errors = errors if api_errors is None else api_errors
 
 
 class ThrottledError(ApiError):
-    """HTTP 409 (Nexudus's throttle) or 503: rejected before processing; wait and retry."""
+    """HTTP 409 or 429, the API's throttle: refused before processing, so certainly not applied.
+
+    The client raises it for exactly those two statuses (from /api/token too). `retry_after`
+    is the server's wait in seconds: the `Retry-After` header (seconds or an HTTP date), else
+    a body saying `Wait N seconds`, the larger when both are given; None when the answer
+    names no wait. importer.retry treats None as within `max_retry_after` and then waits
+    its own capped exponential back-off with jitter (`wait_initial` .. `wait_max`).
+    A 503 is not a throttle: to a write it is an AmbiguousError.
+    """
 
     def __init__(self, message: str, *, status: int, retry_after: float | None) -> None:
         super().__init__(message, status=status)
@@ -96,3 +120,7 @@ class AmbiguousError(ApiError):
     def __init__(self, message: str, *, status: int | None = None, cause: str = "") -> None:
         super().__init__(message, status=status)
         self.cause = cause
+
+
+class ListingError(ApiError):
+    """A paged listing did not come to an end: reading it again later may help."""

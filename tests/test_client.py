@@ -158,8 +158,9 @@ def test_400_is_rejected_with_property_errors() -> None:
     api = FakeApi(httpx.Response(400, json=body))
     with client_for(api) as client, pytest.raises(RejectedError) as info:
         client.create_section(PAYLOAD)
-    assert info.value.errors == (("Title", "is required"), ("DisplayOrder", "too small"))
-    assert str(info.value) == "Title: is required; DisplayOrder: too small"
+    assert info.value.api_errors == (("Title", "is required"), ("DisplayOrder", "too small"))
+    assert info.value.errors == (("Section title", "is required"), ("Display order", "too small"))
+    assert str(info.value) == "Section title: is required; Display order: too small"
     assert info.value.status == 400
 
 
@@ -173,7 +174,7 @@ def test_was_successful_false_on_200_is_rejected() -> None:
         "Errors": [{"Message": "no such course", "PropertyName": "CourseId"}],
     }
     api = FakeApi(httpx.Response(200, json=body))
-    with client_for(api) as client, pytest.raises(RejectedError, match="CourseId: no such"):
+    with client_for(api) as client, pytest.raises(RejectedError, match="Course ID: no such"):
         client.create_section(PAYLOAD)
 
 
@@ -229,12 +230,14 @@ def test_retry_after_parsing_edge_cases() -> None:
     assert info.value.retry_after is None
 
 
-def test_503_is_throttled() -> None:
-    """503 means rejected before processing: ThrottledError(503)."""
+def test_503_to_a_write_is_ambiguous_not_a_throttle() -> None:
+    """A proxy may answer 503 after the backend stored the POST: reconcile, never re-send."""
     api = FakeApi(httpx.Response(503, headers={"Retry-After": "2"}))
-    with client_for(api) as client, pytest.raises(ThrottledError) as info:
-        client.create_section(PAYLOAD)
-    assert (info.value.status, info.value.retry_after) == (503, 2.0)
+    pacer = Pacer(clock=lambda: 0.0, sleep=lambda s: None)
+    with client_for(api, pacer=pacer) as client, pytest.raises(AmbiguousError) as info:
+        call_create(lambda: client.create_section(PAYLOAD), RetryPolicy(sleep=lambda s: None))
+    assert info.value.status == 503
+    assert len(api.content_requests) == 1 and pacer.throttle_count == 0
 
 
 @pytest.mark.parametrize("status", [500, 502, 504, 599])
@@ -465,7 +468,7 @@ def test_concurrent_401s_share_one_refresh() -> None:
     barrier = threading.Barrier(2)
     api = FakeApi(handler)
     with client_for(api) as client:
-        client._current_token()  # log in once up front
+        client._tokens.current()  # log in once up front
         threads = [
             threading.Thread(target=client.create_section, args=(PAYLOAD,)) for _ in range(2)
         ]

@@ -18,8 +18,10 @@ import pytest
 
 from importer.client import Credentials, NexudusClient
 from importer.errors import (
+    AlreadyGoneError,
     AmbiguousError,
     AuthError,
+    NotFoundError,
     RejectedError,
     ThrottledError,
     TlsError,
@@ -135,14 +137,14 @@ def test_wrong_password_is_auth_error(sandbox_url: str) -> None:
 
 
 def test_400_is_rejected_with_property_name(server: SandboxServer, sandbox_url: str) -> None:
-    """A missing Title is a RejectedError naming the Title property; nothing stored."""
+    """A missing Title is a RejectedError naming the Title property (as "Section title")."""
     payload = section(101, 1)
     del payload["Title"]
     with client(sandbox_url) as api, pytest.raises(RejectedError) as info:
         api.create_section(payload)
     assert info.value.status == 400
-    assert "Title" in [prop for prop, _ in info.value.errors]
-    assert str(info.value).startswith("Title: ")
+    assert "Title" in [prop for prop, _ in info.value.api_errors]
+    assert str(info.value).startswith("Section title: ")  # the sheet's header, not the API's
     assert stored(server) == []
 
 
@@ -239,7 +241,7 @@ def test_no_secret_in_logs(sandbox_url: str, caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.DEBUG), client(sandbox_url, creds) as api:
         api.create_section(section(101, 1))
         api.list_sections(101)
-        token, refresh = api._access_token, api._refresh_token
+        token, refresh = api._tokens._access, api._tokens._refresh_token
         try:
             api.create_section(section(101, 2, title=""))
         except RejectedError as exc:
@@ -310,3 +312,55 @@ def test_a_trusted_ca_bundle_gets_past_the_certificate_check(
     with client(url, verify=trusted) as api, pytest.raises(TransportError) as info:
         api.create_section(section(101, 1))
     assert not isinstance(info.value, TlsError)
+
+
+# -- the calls other stages need next, over loopback ------------------------------------------
+
+
+def test_get_update_and_delete_a_section(server: SandboxServer, sandbox_url: str) -> None:
+    """GET by id, PUT the whole record, DELETE it; a second DELETE says it is already gone."""
+    with client(sandbox_url, ADMIN) as api:
+        new_id = api.create_section(section(101, 1, "Before"))
+        record = api.get_section(new_id)
+        assert record is not None and record["Title"] == "Before"
+        api.update_section({**section(101, 1, "After"), "Id": new_id})
+        assert [s["Title"] for s in stored(server)] == ["After"]
+        api.delete_section(new_id)
+        assert stored(server) == []
+        assert api.get_section(new_id) is None
+        with pytest.raises(AlreadyGoneError):
+            api.delete_section(new_id)
+        with pytest.raises(NotFoundError):
+            api.update_section({**section(101, 1), "Id": new_id})
+    requests = api.stats.as_dict()["requests"]
+    assert requests["put"] == 2 and requests["delete"] == 2 and requests["get_section"] == 2
+
+
+def test_account_wide_listing_and_course_listing(server: SandboxServer, sandbox_url: str) -> None:
+    """list_sections(None) reads every course's sections over several pages; list_courses
+    reads the seeded courses."""
+    with client(sandbox_url, ADMIN) as api:
+        for order in range(1, 8):
+            api.create_section(section(101 + order % 3, order))
+        everything = api.list_sections(None, page_size=3)
+        courses = api.list_courses(page_size=2)
+    assert sorted(r["DisplayOrder"] for r in everything) == list(range(1, 8))
+    assert {r["CourseId"] for r in everything} == {101, 102, 103}
+    assert {c["Id"] for c in courses} >= {101, 102, 103}
+    assert api.stats.as_dict()["requests"]["list"] == 3
+
+
+def test_server_failures_to_a_post_are_ambiguous_and_not_resent(
+    server: SandboxServer, sandbox_url: str
+) -> None:
+    """The sandbox's injected 500/502/503 (503 with Retry-After): each is an unknown
+    outcome for a write, never a throttle, and call_create does not send it again."""
+    configure(server, fail_rate=1.0)
+    statuses = set()
+    with client(sandbox_url) as api:
+        for order in range(1, 13):
+            with pytest.raises(AmbiguousError) as info:
+                call_create(lambda o=order: api.create_section(section(101, o)), NO_SLEEP)
+            statuses.add(info.value.status)
+    assert api.stats.as_dict()["requests"]["post"] == 12
+    assert statuses <= {500, 502, 503, 504} and len(statuses) >= 2

@@ -213,3 +213,128 @@ def test_bad_settings_are_refused() -> None:
         Pacer(writes_per_minute=0)
     with pytest.raises(ValueError):
         Pacer(safety=0)
+
+
+# -- recovery, hourly budget, throttles of reads ---------------------------------------------
+
+
+def write_for(pacer: Pacer, clock: FakeClock, seconds: float) -> list[float]:
+    """Send writes, each answered cleanly, for `seconds` of fake time; return their slots."""
+    end = clock.now + seconds
+    slots = []
+    while clock.now < end:
+        slots.append(pacer.acquire(write=True))
+        pacer.answered(write=True)
+    return slots
+
+
+def test_the_write_rate_recovers_additively_after_clean_writes() -> None:
+    """After a throttle, +5% of the limit per 30 clean seconds, back up to the limit."""
+    clock = FakeClock()
+    pacer = make(clock)
+    pacer.throttled(5.0)
+    assert pacer.write_rate == pytest.approx(48.0)
+    write_for(pacer, clock, 5.0 + 29.0)  # the pause, then not yet a full clean interval
+    assert pacer.write_rate == pytest.approx(48.0)
+    write_for(pacer, clock, 2.0)
+    assert pacer.write_rate == pytest.approx(51.0)
+    write_for(pacer, clock, 30.0)
+    assert pacer.write_rate == pytest.approx(54.0)
+    write_for(pacer, clock, 120.0)
+    assert pacer.write_rate == pytest.approx(60.0)  # never above the configured limit
+    write_for(pacer, clock, 120.0)
+    assert pacer.write_rate == 60.0 and pacer.write_limit == 60.0
+
+
+def test_recovery_needs_answered_writes_not_just_time() -> None:
+    """Silence is not evidence: with no write answered, the rate stays down."""
+    clock = FakeClock()
+    pacer = make(clock)
+    pacer.throttled(1.0)
+    clock.now += 600
+    pacer.acquire(write=False)
+    assert pacer.write_rate == pytest.approx(48.0)
+    pacer.answered(write=False)  # a read's answer says nothing about writes
+    clock.now += 60
+    pacer.acquire(write=True)
+    assert pacer.write_rate == pytest.approx(48.0)
+    pacer.answered(write=True)
+    pacer.acquire(write=True)  # one step only, however long the silence was
+    assert pacer.write_rate == pytest.approx(51.0)
+
+
+def test_a_new_throttle_restarts_the_clean_interval() -> None:
+    clock = FakeClock()
+    pacer = make(clock)
+    pacer.throttled(1.0)
+    write_for(pacer, clock, 25.0)
+    pacer.throttled(1.0)
+    assert pacer.write_rate == pytest.approx(48.0 * 0.8)
+    write_for(pacer, clock, 25.0)
+    assert pacer.write_rate == pytest.approx(48.0 * 0.8)
+    write_for(pacer, clock, 10.0)
+    assert pacer.write_rate == pytest.approx(48.0 * 0.8 + 3.0)
+
+
+def test_a_throttled_read_slows_all_requests_not_only_writes() -> None:
+    clock = FakeClock()
+    pacer = make(clock, min_interval=0.0)
+    pacer.throttled(2.0, write=False)
+    assert pacer.write_rate == 60.0
+    assert pacer.request_rate == pytest.approx(96.0)
+    a, b = pacer.acquire(write=False), pacer.acquire(write=False)
+    assert b - a == pytest.approx(60 / 96 / 0.98)
+
+
+def test_throttles_naming_no_wait_pause_longer_each_time_in_a_row() -> None:
+    """1, 2, 4 ... seconds (capped) while throttles without a wait come in a row; an
+    answered request resets it."""
+    clock = FakeClock()
+    pacer = make(clock)
+    pauses = []
+    for _ in range(7):
+        before = clock.now
+        pacer.throttled(None)
+        pacer.acquire(write=False)
+        pauses.append(round(clock.now - before, 6))
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    pacer.answered(write=False)
+    before = clock.now
+    pacer.throttled(None)
+    pacer.acquire(write=False)
+    assert clock.now - before == pytest.approx(1.0)
+
+
+def test_the_hourly_budget_holds_requests_beyond_it_until_the_window_frees() -> None:
+    """With 10 requests an hour, the 11th waits until the first is an hour old."""
+    clock = FakeClock()
+    pacer = make(clock, requests_per_hour=10, requests_per_minute=6000, min_interval=0.0)
+    slots = [pacer.acquire(write=False) for _ in range(12)]
+    assert slots[9] - slots[0] < 1.0
+    assert slots[10] == pytest.approx(slots[0] + 3600)
+    assert slots[11] == pytest.approx(slots[1] + 3600)
+    for start in range(len(slots)):
+        assert len([s for s in slots[start:] if s < slots[start] + 3600]) <= 10
+
+
+def test_the_default_hourly_budget_is_the_documented_5000() -> None:
+    clock = FakeClock()
+    pacer = make(clock, requests_per_minute=60_000, min_interval=0.0, safety=1.0)
+    slots = [pacer.acquire(write=False) for _ in range(5001)]
+    assert slots[4999] - slots[0] < 10
+    assert slots[5000] >= slots[0] + 3600
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"writes_per_minute": float("nan")},
+        {"requests_per_minute": float("inf")},
+        {"requests_per_hour": 0},
+        {"min_interval": float("nan")},
+        {"writes_per_minute": -1},
+    ],
+)
+def test_nan_infinite_and_non_positive_settings_are_refused(options: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        Pacer(**options)

@@ -141,7 +141,7 @@ def test_a_rejected_row_fails_with_the_api_message_and_is_not_retried(tmp_path: 
     assert result.outcomes[2].status == RowStatus.CREATED
     failed = result.outcomes[3]
     assert failed.status == RowStatus.FAILED and failed.http_status == 400
-    assert failed.errors.startswith("UnlockType: ") and failed.attempts == 1
+    assert failed.errors.startswith("Unlock type: ") and failed.attempts == 1  # the header
 
 
 def test_throttled_run_waits_and_still_sends_each_row_once(tmp_path: Path) -> None:

@@ -290,6 +290,7 @@ class _JobRun:
             writes_per_minute=s.pacing.writes_per_minute,
             requests_per_minute=s.pacing.requests_per_minute,
             min_interval=s.pacing.min_interval,
+            requests_per_hour=s.pacing.requests_per_hour,
         )
         policy = RetryPolicy.from_settings(
             s.retry, sleep=s.sleep if s.sleep is not None else pacer.sleep

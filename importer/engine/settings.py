@@ -121,6 +121,12 @@ class PacingSettings:
         "Seconds between any two requests (the API needs 0.1; lower only against a sandbox).",
         min=0,
     )
+    requests_per_hour: float = option(
+        5000.0,
+        "Requests of any kind per hour at most (the API allows 5,000).",
+        min=0,
+        min_open=True,
+    )
 
 
 @dataclass(frozen=True)
