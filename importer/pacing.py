@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from importer.engine.settings import PacingSettings
+from importer.engine.settings import PacingSettings, RetrySettings
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ _LIMITS = PacingSettings()
 #: Pause used when a throttle names no wait; doubled for each such throttle in a row ...
 DEFAULT_PAUSE = 1.0
 #: ... up to this many seconds.
-MAX_UNKNOWN_PAUSE = 30.0
+MAX_UNKNOWN_PAUSE = RetrySettings().wait_max  # the longest back-off, as for retries
 #: Each throttle (one per burst) multiplies the rate of its kind by this factor ...
 SLOWDOWN = 0.8
 #: ... but never below this many per minute.
