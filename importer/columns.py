@@ -29,6 +29,8 @@ class Column:
     aliases: tuple[str, ...] = ()
     default: object | None = None  # value used when the cell is blank (None: no default)
     examples: tuple[str, ...] = ()  # template example values, one per unlock type row
+    sent: bool = True  # False: read and checked, never part of the POST body
+    stands_for: str | None = None  # a required field this column may replace (Course -> CourseId)
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -38,7 +40,7 @@ COLUMNS: tuple[Column, ...] = (
         kind="integer",
         required=True,
         description="Id of the Nexudus course the section belongs to (a whole number).",
-        aliases=("course", "course id", "course_id", "courseid", "course number"),
+        aliases=("course id", "course_id", "courseid", "course number"),
         examples=("101", "101", "101"),
     ),
     Column(
@@ -120,11 +122,52 @@ COLUMNS: tuple[Column, ...] = (
         default=False,
         examples=("No", "No", "No"),
     ),
+    Column(
+        field="CourseName",
+        header="Course",
+        kind="text",
+        required=False,
+        description=(
+            "The course's name, instead of (or beside) Course ID; it is looked up on the server "
+            "when the import is planned (trimmed, any case). With both filled, they must agree."
+        ),
+        aliases=("course name", "course title", "coursename"),
+        examples=("", "", ""),
+        sent=False,
+        stands_for="CourseId",
+    ),
+    Column(
+        field="SystemId",
+        header="System ID",
+        kind="text",
+        required=False,
+        description="Key of the section in the system the course comes from (optional text); "
+        "unique within a course.",
+        aliases=("external id", "legacy id", "system id", "systemid", "system_id"),
+        examples=("", "", ""),
+    ),
+    Column(
+        field="Example",
+        header="Example",
+        kind="boolean",
+        required=False,
+        description="Yes marks an example row of the template: delete those rows before importing.",
+        aliases=("example row", "is example"),
+        default=False,
+        examples=("", "", ""),
+        sent=False,
+    ),
 )
 
 BY_FIELD: dict[str, Column] = {column.field: column for column in COLUMNS}
 FIELDS: tuple[str, ...] = tuple(column.field for column in COLUMNS)
 REQUIRED_FIELDS: tuple[str, ...] = tuple(c.field for c in COLUMNS if c.required)
+#: Fields that become part of the POST body (the others are read, checked and kept).
+SENT_FIELDS: tuple[str, ...] = tuple(c.field for c in COLUMNS if c.sent)
+#: Required field -> the optional fields that may stand instead of it.
+STAND_INS: dict[str, tuple[str, ...]] = {
+    field: tuple(c.field for c in COLUMNS if c.stands_for == field) for field in REQUIRED_FIELDS
+}
 
 #: Columns that results.xlsx / errors.csv add to a person's sheet. They are ignored (no
 #: unknown_column warning) when such a file is fixed and imported again.
@@ -155,6 +198,11 @@ _LOOKUP = _build_lookup()
 def field_for_header(header: str) -> str | None:
     """The API field a spreadsheet header stands for, or None when it is not ours."""
     return _LOOKUP.get(header_key(header))
+
+
+def course_name_key(name: str) -> str:
+    """Course names are compared trimmed and case-insensitively (validation and planning)."""
+    return name.strip().casefold()
 
 
 def accepted_headers(field: str) -> tuple[str, ...]:

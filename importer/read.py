@@ -22,6 +22,7 @@ from importer.columns import (
     BY_FIELD,
     REPORT_COLUMNS,
     REQUIRED_FIELDS,
+    STAND_INS,
     accepted_headers,
     field_for_header,
     header_key,
@@ -254,19 +255,26 @@ def _build(
             columns[api_field] = raw_name
     hint = _delimiter_hint(headers, extra.get("delimiter")) if fmt == "csv" else ""
     for required in REQUIRED_FIELDS:
-        if required not in columns:
-            spellings: dict[str, str] = {}  # one spelling per match key: "Title", not "title"
-            for h in accepted_headers(required):
-                spellings.setdefault(header_key(h), h)
-            accepted = ", ".join(f'"{h}"' for h in spellings.values())
-            findings.append(
-                Finding(
-                    Rule.MISSING_COLUMN,
-                    f'Required column "{BY_FIELD[required].header}" is missing; add a column '
-                    f"headed one of: {accepted}{hint}",
-                    field=required,
-                )
+        stand_ins = STAND_INS.get(required, ())
+        if required in columns or any(other in columns for other in stand_ins):
+            continue
+        spellings: dict[str, str] = {}  # one spelling per match key: "Title", not "title"
+        for h in accepted_headers(required):
+            spellings.setdefault(header_key(h), h)
+        accepted = ", ".join(f'"{h}"' for h in spellings.values())
+        instead = "".join(
+            f" (or a column headed {BY_FIELD[other].header} with the"
+            f" {BY_FIELD[required].header.split()[0].lower()}'s name)"
+            for other in stand_ins
+        )
+        findings.append(
+            Finding(
+                Rule.MISSING_COLUMN,
+                f'Required column "{BY_FIELD[required].header}" is missing; add a column '
+                f"headed one of: {accepted}{instead}{hint}",
+                field=required,
             )
+        )
 
     raw = data[list(raw_names)]
     raw.columns = list(raw_names.values())

@@ -24,7 +24,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from importer.codes import Rule
-from importer.columns import SEQUENTIAL, TIMED
+from importer.columns import SEQUENTIAL, TIMED, course_name_key
 
 MAX_UNLOCK_DAYS = 3650
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".gif")
@@ -42,7 +42,12 @@ DATAFRAME_RULE_FIELDS: dict[str, str] = {
     Rule.SEQUENTIAL_FIRST: "UnlockType",
     Rule.DUPLICATE_TITLE: "Title",
     Rule.TIMED_ZERO_DAYS: "UnlockAfterDays",
+    Rule.SYSTEM_ID_DUPLICATE: "SystemId",
+    Rule.TEMPLATE_EXAMPLE: "Example",
+    Rule.COURSE_NEEDS_SERVER: "CourseName",
 }
+#: Checks named apart from their rule (a name is one check): check name -> (rule, field).
+RENAMED_CHECKS: dict[str, tuple[Rule, str]] = {"course_required": (Rule.REQUIRED, "CourseId")}
 
 
 def unsafe_address(host: str) -> str | None:
@@ -152,11 +157,27 @@ def _title_keys(titles: pd.Series) -> pd.Series:
     return titles.map(title_key, na_action="ignore")
 
 
+def course_keys(df: pd.DataFrame) -> pd.Series:
+    """Which course each row belongs to, as far as the sheet alone can tell: the Course ID
+    (as "#101" when some rows name their course instead), else "name:" + the trimmed,
+    case-folded Course name, else NA."""
+    ids = df["CourseId"]
+    by_name = df["CourseName"].notna() & ids.isna()
+    if not by_name.any():  # the usual sheet: ids only
+        return ids
+    keys = pd.Series(None, index=df.index, dtype=object)
+    has_id = ids.notna()
+    keys[has_id] = ["#" + str(i) for i in ids[has_id].tolist()]
+    keys[by_name] = ["name:" + course_name_key(n) for n in df.loc[by_name, "CourseName"].tolist()]
+    return keys
+
+
 class CourseSection(pa.DataFrameModel):
     """One spreadsheet row per section, typed by `importer.normalise` (NA: blank or bad)."""
 
     source_row: Series[np.int64]
     CourseId: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    CourseName: Series[str] = pa.Field(nullable=True)
     Title: Series[str] = pa.Field(nullable=True)
     DisplayOrder: Series[pd.Int64Dtype] = pa.Field(nullable=True)
     UnlockType: Series[pd.Int64Dtype] = pa.Field(nullable=True)
@@ -165,6 +186,8 @@ class CourseSection(pa.DataFrameModel):
     Active: Series[pd.BooleanDtype] = pa.Field(nullable=True)
     NewImageUrl: Series[str] = pa.Field(nullable=True)
     ClearImageFile: Series[pd.BooleanDtype] = pa.Field(nullable=True)
+    SystemId: Series[str] = pa.Field(nullable=True)
+    Example: Series[pd.BooleanDtype] = pa.Field(nullable=True)
 
     class Config:
         #: No coercion: normalise.py already typed every cell and turned unparseable text into
@@ -176,12 +199,15 @@ class CourseSection(pa.DataFrameModel):
 
     # --- errors ---
 
-    # A section needs its course, a title, a position and an unlock rule.
-    @pa.check(
-        "CourseId", "Title", "DisplayOrder", "UnlockType", name=str(Rule.REQUIRED), ignore_na=False
-    )
+    # A section needs a title, a position and an unlock rule...
+    @pa.check("Title", "DisplayOrder", "UnlockType", name=str(Rule.REQUIRED), ignore_na=False)
     def required(cls, values: Series) -> Series[bool]:
         return values.notna()
+
+    # ...and its course: the Course ID, or the course's name (resolved at plan time).
+    @pa.dataframe_check(name="course_required")
+    def course_required(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["CourseId"].notna() | df["CourseName"].notna()
 
     # Course ids start at 1.
     @pa.check("CourseId", name=str(Rule.OUT_OF_RANGE))
@@ -211,8 +237,23 @@ class CourseSection(pa.DataFrameModel):
     # Two sections of one course cannot share a position (every row involved is flagged).
     @pa.dataframe_check(name=str(Rule.DISPLAY_ORDER_DUPLICATE))
     def display_order_unique(cls, df: pd.DataFrame) -> Series[bool]:
-        keyed = df["CourseId"].notna() & df["DisplayOrder"].notna()
-        return ~(keyed & df.duplicated(["CourseId", "DisplayOrder"], keep=False))
+        pairs = pd.DataFrame({"course": course_keys(df), "order": df["DisplayOrder"]})
+        keyed = pairs["course"].notna() & df["DisplayOrder"].notna()
+        return ~(keyed & pairs.duplicated(keep=False))
+
+    # A System ID names one section: twice in one course cannot be matched (upsert key).
+    @pa.dataframe_check(name=str(Rule.SYSTEM_ID_DUPLICATE))
+    def system_id_unique_in_course(cls, df: pd.DataFrame) -> Series[bool]:
+        if not df["SystemId"].notna().any():
+            return pd.Series(True, index=df.index)
+        pairs = pd.DataFrame({"course": course_keys(df), "id": df["SystemId"]})
+        keyed = pairs["course"].notna() & df["SystemId"].notna()
+        return ~(keyed & pairs.duplicated(keep=False))
+
+    # The template's example rows must not be imported by accident.
+    @pa.dataframe_check(name=str(Rule.TEMPLATE_EXAMPLE))
+    def not_an_example(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~df["Example"].fillna(False).astype(bool)
 
     # Setting a thumbnail and removing it on the same row contradict each other.
     @pa.dataframe_check(name=str(Rule.THUMBNAIL_CONFLICT))
@@ -230,15 +271,22 @@ class CourseSection(pa.DataFrameModel):
     # The first section of a course has no previous section to complete.
     @pa.dataframe_check(name=str(Rule.SEQUENTIAL_FIRST))
     def first_not_sequential(cls, df: pd.DataFrame) -> Series[bool]:
-        first = df["DisplayOrder"].eq(df.groupby("CourseId")["DisplayOrder"].transform("min"))
+        courses = course_keys(df)
+        first_order = df["DisplayOrder"].groupby(courses).transform("min")
+        first = df["DisplayOrder"].eq(first_order) & courses.notna()
         return ~(first.fillna(False) & df["UnlockType"].eq(SEQUENTIAL).fillna(False))
 
     # Two sections of one course with the same title are probably a copy-paste slip.
     @pa.dataframe_check(name=str(Rule.DUPLICATE_TITLE))
     def title_unique_in_course(cls, df: pd.DataFrame) -> Series[bool]:
-        keyed = df["CourseId"].notna() & df["Title"].notna()
-        pairs = pd.DataFrame({"course": df["CourseId"], "title": _title_keys(df["Title"])})
+        pairs = pd.DataFrame({"course": course_keys(df), "title": _title_keys(df["Title"])})
+        keyed = pairs["course"].notna() & df["Title"].notna()
         return ~(keyed & pairs.duplicated(keep=False))
+
+    # A course given only by name is looked up on the server when the import is planned.
+    @pa.dataframe_check(name=str(Rule.COURSE_NEEDS_SERVER))
+    def course_known_offline(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~(df["CourseId"].isna() & df["CourseName"].notna())
 
     # Timed with 0 days opens at once: Immediate says so more clearly.
     @pa.dataframe_check(name=str(Rule.TIMED_ZERO_DAYS))
@@ -255,10 +303,13 @@ def schema_failures(table: pd.DataFrame) -> pd.DataFrame:
         CourseSection.validate(table, lazy=True)
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
-        known = cases["check"].isin(set(Rule))
+        known = cases["check"].isin(set(Rule) | set(RENAMED_CHECKS))
         if not known.all():  # a dtype or column problem is a bug in normalise.py, not data
             raise RuntimeError(f"typed table does not match the schema: {errors}") from None
-        field = cases["check"].map(DATAFRAME_RULE_FIELDS).fillna(cases["column"])
+        fields = DATAFRAME_RULE_FIELDS | {name: f for name, (_, f) in RENAMED_CHECKS.items()}
+        field = cases["check"].map(fields).fillna(cases["column"])
+        rules = {name: str(rule) for name, (rule, _) in RENAMED_CHECKS.items()}
+        cases = cases.assign(check=cases["check"].replace(rules))
         failures = (
             pd.DataFrame(
                 {"index": cases["index"].astype("int64"), "rule": cases["check"], "field": field}

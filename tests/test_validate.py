@@ -72,9 +72,11 @@ def test_payload_is_the_post_body_with_plain_python_types() -> None:
 
 
 def test_payload_omits_optional_columns_the_sheet_does_not_have() -> None:
+    """Active is always sent (true by default): nothing depends on the server's default."""
     sheet = make_sheet([{}], fields=REQUIRED_FIELDS)
     (row,) = validate_sheet(sheet).valid_rows()
-    assert set(row.payload) == {*REQUIRED_FIELDS, "UnlockAfterDays"}
+    assert set(row.payload) == {*REQUIRED_FIELDS, "UnlockAfterDays", "Active"}
+    assert row.payload["Active"] is True
 
 
 def test_missing_required_column_is_reported_once_and_every_row_is_invalid() -> None:
