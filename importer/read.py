@@ -11,7 +11,7 @@ import string
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,8 +29,11 @@ from importer.columns import (
 )
 from importer.errors import InputError
 from importer.findings import Finding
+
+if TYPE_CHECKING:
+    from importer.read_xlsx import XlsxRead
 from importer.read_csv import DELIMITERS, HEADER_SCAN_ROWS, header_index, read_csv
-from importer.read_xlsx import ERROR_MARK, display, read_xlsx
+from importer.read_xlsx import ERROR_MARK, display
 
 MAX_FILE_BYTES = 500 * 1024 * 1024  # refuse bigger files before reading them
 FORMULA_KINDS = frozenset({"integer", "unlock_type", "boolean"})  # "=..." is never literal here
@@ -106,8 +109,16 @@ def read_sheet(
     try:
         findings: list[Finding] = []
         if head.startswith(_ZIP_MAGIC):
-            raw, title, formulas = read_xlsx(path, sheet)
-            extra: dict[str, object] = {"sheet_name": title, "formulas": formulas}
+            from importer.read_xlsx import read_xlsx
+
+            book = read_xlsx(path, sheet, header_matches=_looks_like_header)
+            raw = book.frame
+            extra: dict[str, object] = {
+                "sheet_name": book.title,
+                "formulas": book.formulas,
+                "sheet_picked": book.picked,
+            }
+            findings.extend(_workbook_findings(book, name))
             fmt: Literal["csv", "xlsx"] = "xlsx"
         else:
             raw, encoding, delim = read_csv(path, head, size, delimiter)
@@ -120,6 +131,36 @@ def read_sheet(
     except Exception as exc:  # any other failure (incl. MemoryError) means "cannot read"
         raise _unreadable(exc, name, path, head.startswith(_ZIP_MAGIC)) from None
     return result
+
+
+def _looks_like_header(cells: list[str]) -> bool:
+    """A row with at least two cells that name known columns."""
+    return len({field_for_header(c) for c in cells if c and c.strip()} - {None}) >= 2
+
+
+def _workbook_findings(book: XlsxRead, name: str) -> list[Finding]:
+    """Warnings about what was left out of the workbook: other sheets, far-away cells."""
+    findings = [
+        Finding(
+            Rule.OTHER_SHEET_HAS_ROWS,
+            f'Sheet "{other}" of {name} also holds rows; only sheet "{book.title}" is read '
+            f'(use --sheet "{other}" to read that one instead)',
+        )
+        for other in book.other_sheets_with_rows
+    ]
+    if book.outside_cells:
+        count = book.outside_cells
+        findings.append(
+            Finding(
+                Rule.CELLS_OUTSIDE_TABLE,
+                f"{count} {'cell' if count == 1 else 'cells'} far right of the table (first at "
+                f"{book.outside_example}) {'is' if count == 1 else 'are'} ignored; delete "
+                f"{'it' if count == 1 else 'them'} if {'it was' if count == 1 else 'they were'}"
+                " typed by mistake",
+                value=book.outside_example,
+            )
+        )
+    return findings
 
 
 def _unreadable(exc: BaseException, name: str, path: Path, workbook: bool) -> InputError:

@@ -1,0 +1,79 @@
+"""Workbooks beyond the plain case: a cell bomb, sheets picked by their headers, --column maps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fixtures_read import HEADER, ROWS, SHEET1, patch_member, write_xlsx
+
+from importer.codes import Rule
+from importer.read import read_sheet
+from importer.validate import validate_file
+
+BOMB_CELL = b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>boom</t></is></c></row>'
+
+
+def _bomb(tmp_path: Path) -> Path:
+    path = write_xlsx(tmp_path, "bomb.xlsx")
+    patch_member(path, SHEET1, b"</sheetData>", BOMB_CELL + b"</sheetData>")
+    patch_member(path, SHEET1, b'<dimension ref="A1:D3" />', b'<dimension ref="A1:XFD1048576" />')
+    return path
+
+
+def test_cell_bomb_is_read_at_the_tables_size_and_reported_once(tmp_path: Path) -> None:
+    path = _bomb(tmp_path)
+    assert path.stat().st_size < 10_000
+    started = time.perf_counter()
+    sheet = read_sheet(path)
+    assert time.perf_counter() - started < 5
+    assert list(sheet.raw.columns) == ["source_row", *HEADER]
+    assert len(sheet.raw) == len(ROWS)
+    (finding,) = sheet.findings
+    assert finding.rule == Rule.CELLS_OUTSIDE_TABLE and "XFD1048576" in finding.message
+
+
+def test_cell_bomb_stays_small_in_a_fresh_process(tmp_path: Path) -> None:
+    """Whole process: within 5 s and far under 500 MB of memory."""
+    path = _bomb(tmp_path)
+    code = (
+        "import json, resource, sys, time\n"
+        "from importer.validate import validate_file\n"
+        "t = time.perf_counter(); r = validate_file(sys.argv[1])\n"
+        "print(json.dumps([time.perf_counter() - t, len(r.table),"
+        " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    seconds, rows, peak_mb = json.loads(done.stdout)
+    assert seconds < 5 and rows == len(ROWS) and peak_mb < 500
+
+
+def test_first_sheet_whose_headers_match_is_used(tmp_path: Path) -> None:
+    """A "Read me" first sheet is passed over for the sheet that holds the table."""
+    path = write_xlsx(
+        tmp_path,
+        sheets={
+            "Read me": [("How to fill this workbook",), ("One row per section.",)],
+            "Sections": [HEADER, *ROWS],
+        },
+    )
+    result = validate_file(path)
+    assert result.errors == 0 and result.warnings == 0
+    assert result.sheet.sheet_name == "Sections"
+    assert result.sheet.extra["sheet_picked"] is True
+
+
+def test_another_sheet_with_rows_is_a_warning(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path, sheets={"Outline": [HEADER, *ROWS], "Spring": [HEADER, *ROWS]})
+    sheet = read_sheet(path)
+    assert sheet.sheet_name == "Outline"
+    (finding,) = sheet.findings
+    assert finding.rule == Rule.OTHER_SHEET_HAS_ROWS
+    assert '"Spring"' in finding.message and '--sheet "Spring"' in finding.message
+    assert read_sheet(path, sheet="Spring").findings == []  # chosen by name: no warning
