@@ -7,6 +7,7 @@ generated from it. Add a column here and every stage learns about it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -198,6 +199,39 @@ _LOOKUP = _build_lookup()
 def field_for_header(header: str) -> str | None:
     """The API field a spreadsheet header stands for, or None when it is not ours."""
     return _LOOKUP.get(header_key(header))
+
+
+#: How alike (difflib ratio of header keys) a header must be to a known one to be suggested.
+SUGGEST_CUTOFF = 0.8
+
+
+def suggest_header(header: str) -> str | None:
+    """The friendly header a near-miss header probably meant ("Secton title" -> "Section
+    title"), by edit similarity over every accepted spelling; None when nothing is close."""
+    import difflib
+
+    key = header_key(header)
+    if not key or key in _LOOKUP:
+        return None
+    close = difflib.get_close_matches(key, list(_LOOKUP), n=1, cutoff=SUGGEST_CUTOFF)
+    return BY_FIELD[_LOOKUP[close[0]]].header if close else None
+
+
+def resolve_column_map(column_map: Mapping[str, str]) -> dict[str, str]:
+    """A person's header mappings ("Module name" -> "Section title") as header key -> field.
+
+    Raises ValueError naming the first target that is no known column.
+    """
+    resolved: dict[str, str] = {}
+    for source, target in column_map.items():
+        field = field_for_header(target)
+        if field is None:
+            raise ValueError(
+                f'--column "{source}={target}": "{target}" is not a known column '
+                f"(use a header such as {', '.join(c.header for c in COLUMNS[:3])})"
+            )
+        resolved[header_key(source)] = field
+    return resolved
 
 
 def course_name_key(name: str) -> str:

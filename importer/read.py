@@ -8,6 +8,7 @@ The format is sniffed from the content, never trusted from the extension.
 from __future__ import annotations
 
 import string
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
@@ -26,8 +27,10 @@ from importer.columns import (
     accepted_headers,
     field_for_header,
     header_key,
+    resolve_column_map,
+    suggest_header,
 )
-from importer.errors import InputError
+from importer.errors import ConfigError, InputError
 from importer.findings import Finding
 
 if TYPE_CHECKING:
@@ -69,15 +72,31 @@ class Sheet:
 
 
 def read_sheet(
-    path: str | Path, *, sheet: str | None = None, delimiter: str | None = None
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    delimiter: str | None = None,
+    column_map: Mapping[str, str] | None = None,
 ) -> Sheet:
     """Read `path` (CSV or XLSX, sniffed by content). Raises InputError with one clear line.
 
-    :param sheet: XLSX sheet name (default: the first visible sheet); ignored for CSV.
+    :param sheet: XLSX sheet name (default: the first visible sheet whose headers match the
+        column dictionary, else the first visible sheet); ignored for CSV.
     :param delimiter: force the CSV delimiter instead of detecting it.
+    :param column_map: the person's own headers -> a known header, e.g.
+        {"Module name": "Section title"} (`--column "Module name=Section title"`); headers
+        match in any case and spacing. An unknown target raises ConfigError.
     """
     path = Path(path)
     name = display(path.name)
+    try:
+        mapped = resolve_column_map(column_map or {})
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+    def field_of(header: str) -> str | None:
+        return mapped.get(header_key(header)) or field_for_header(header)
+
     if not path.exists():
         where = display(str(path))
         raise InputError(f"{name}: file not found ({where}); check the path", path=str(path))
@@ -111,7 +130,11 @@ def read_sheet(
         if head.startswith(_ZIP_MAGIC):
             from importer.read_xlsx import read_xlsx
 
-            book = read_xlsx(path, sheet, header_matches=_looks_like_header)
+            book = read_xlsx(
+                path,
+                sheet,
+                header_matches=lambda cells: _looks_like_header(cells, field_of),
+            )
             raw = book.frame
             extra: dict[str, object] = {
                 "sheet_name": book.title,
@@ -124,7 +147,9 @@ def read_sheet(
             raw, encoding, delim = read_csv(path, head, size, delimiter)
             extra = {"encoding": encoding, "delimiter": delim}
             fmt = "csv"
-        result = _build(raw, findings, extra, path, fmt)
+        if column_map:
+            extra["column_map"] = dict(column_map)
+        result = _build(raw, findings, extra, path, fmt, field_of)
     except InputError as exc:
         exc.path = str(path)
         raise
@@ -133,9 +158,9 @@ def read_sheet(
     return result
 
 
-def _looks_like_header(cells: list[str]) -> bool:
+def _looks_like_header(cells: list[str], field_of: Callable[[str], str | None]) -> bool:
     """A row with at least two cells that name known columns."""
-    return len({field_for_header(c) for c in cells if c and c.strip()} - {None}) >= 2
+    return len({field_of(c) for c in cells if c and c.strip()} - {None}) >= 2
 
 
 def _workbook_findings(book: XlsxRead, name: str) -> list[Finding]:
@@ -220,6 +245,7 @@ def _build(
     extra: dict[str, object],
     path: Path,
     fmt: Literal["csv", "xlsx"],
+    field_of: Callable[[str], str | None] = field_for_header,
 ) -> Sheet:
     """Find the header, name and map the columns, drop blank rows, flag formulas."""
     name = display(path.name)
@@ -229,7 +255,7 @@ def _build(
     filled = _filled_rows(frame)
     if not filled.any():
         raise InputError(f"{name} contains only whitespace or blank rows; it has no header")
-    header_pos, _ = header_index(scan)
+    header_pos, _ = header_index(scan, field_of)
     if not filled[header_pos]:  # the scanned rows are all blank: the first filled row heads
         header_pos = int(np.flatnonzero(filled)[0])
     header_row = header_pos + 1
@@ -267,14 +293,20 @@ def _build(
             raw_name = f"{header} ({seen[header]})"
         taken.add(raw_name)
         raw_names[pos] = raw_name
-        api_field = field_for_header(header)
+        api_field = field_of(header)
         if api_field is None:
             unknown.append(raw_name)
+            guess = suggest_header(header)
+            hint = (
+                f'did you mean "{guess}"? Rename it, or map it with --column "{header}={guess}"'
+                if guess
+                else "rename it to a known header if it should be"
+            )
             findings.append(
                 Finding(
                     Rule.UNKNOWN_COLUMN,
                     f'Column "{raw_name}" is not a known column; its values are kept but not '
-                    "imported (rename it to a known header if it should be)",
+                    f"imported ({hint})",
                     column=raw_name,
                 )
             )
@@ -303,7 +335,12 @@ def _build(
         for h in accepted_headers(required):
             spellings.setdefault(header_key(h), h)
         accepted = ", ".join(f'"{h}"' for h in spellings.values())
-        instead = "".join(
+        near = [
+            f' (column "{h}" is close: did you mean "{BY_FIELD[required].header}"?)'
+            for h in headers
+            if h and field_of(h) is None and suggest_header(h) == BY_FIELD[required].header
+        ]
+        instead = "".join(near[:1]) + "".join(
             f" (or a column headed {BY_FIELD[other].header} with the"
             f" {BY_FIELD[required].header.split()[0].lower()}'s name)"
             for other in stand_ins

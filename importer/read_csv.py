@@ -11,6 +11,7 @@ import csv
 import io
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -97,14 +98,16 @@ def _sample_records(text: str, delim: str, limit: int = 200) -> list[list[str]]:
     return records
 
 
-def header_index(records: list[list[str]]) -> tuple[int, int]:
+def header_index(
+    records: list[list[str]], field_of: Callable[[str], str | None] = field_for_header
+) -> tuple[int, int]:
     """(index of the header record, number of cells mapping to known fields)."""
     first: tuple[int, int] | None = None
     for index, record in enumerate(records[:HEADER_SCAN_ROWS]):
         cells = [c.strip() for c in record if c and c.strip()]
         if not cells:
             continue
-        known = len({field_for_header(c) for c in cells} - {None})
+        known = len({field_of(c) for c in cells} - {None})
         if known >= 2:
             return index, known
         first = first or (index, known)

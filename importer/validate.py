@@ -6,7 +6,7 @@ findings table (importer.findings), and the result says which rows may be sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -398,11 +398,12 @@ def validate_file(
     sheet: str | None = None,
     delimiter: str | None = None,
     check_thumbnails: bool = False,
+    column_map: Mapping[str, str] | None = None,
 ) -> ValidationResult:
-    """Read then validate one file. Raises InputError when the file cannot be read."""
-    return validate_sheet(
-        read_sheet(path, sheet=sheet, delimiter=delimiter), check_thumbnails=check_thumbnails
-    )
+    """Read then validate one file. Raises InputError when the file cannot be read
+    (ConfigError when `column_map` names no known column; see read.read_sheet)."""
+    sheet_read = read_sheet(path, sheet=sheet, delimiter=delimiter, column_map=column_map)
+    return validate_sheet(sheet_read, check_thumbnails=check_thumbnails)
 
 
 def _texts(series: pd.Series) -> list[str | None]:

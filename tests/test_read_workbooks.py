@@ -8,9 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from fixtures_read import HEADER, ROWS, SHEET1, patch_member, write_xlsx
+import pytest
+from fixtures_read import HEADER, ROWS, SHEET1, csv_text, patch_member, write_text, write_xlsx
 
 from importer.codes import Rule
+from importer.errors import ConfigError
 from importer.read import read_sheet
 from importer.validate import validate_file
 
@@ -77,3 +79,46 @@ def test_another_sheet_with_rows_is_a_warning(tmp_path: Path) -> None:
     assert finding.rule == Rule.OTHER_SHEET_HAS_ROWS
     assert '"Spring"' in finding.message and '--sheet "Spring"' in finding.message
     assert read_sheet(path, sheet="Spring").findings == []  # chosen by name: no warning
+
+
+# --------------------------------------------------------------------------- header help
+
+
+def test_near_miss_header_gets_did_you_mean(tmp_path: Path) -> None:
+    text = csv_text([("Course ID", "Secton title", "Display order", "Unlock type"), ROWS[0]])
+    sheet = read_sheet(write_text(tmp_path, "s.csv", text))
+    messages = {f.rule: f.message for f in sheet.findings}
+    assert 'did you mean "Section title"' in messages[Rule.UNKNOWN_COLUMN]
+    assert 'did you mean "Section title"' in messages[Rule.MISSING_COLUMN]
+
+
+def test_unrelated_header_gets_no_suggestion(tmp_path: Path) -> None:
+    text = csv_text([(*HEADER, "Notes"), (*ROWS[0], "x")])
+    (finding,) = read_sheet(write_text(tmp_path, "s.csv", text)).findings
+    assert "did you mean" not in finding.message
+
+
+def test_column_map_reads_a_persons_header_as_a_known_column(tmp_path: Path) -> None:
+    text = csv_text([("Course ID", "Module name", "Display order", "Unlock type"), ROWS[0]])
+    path = write_text(tmp_path, "s.csv", text)
+    result = validate_file(path, column_map={"module NAME": "Section title"})
+    assert result.ok and result.findings.empty
+    assert result.valid_rows()[0].payload["Title"] == "Welcome"
+    with pytest.raises(ConfigError, match='"Sektion" is not a known column'):
+        read_sheet(path, column_map={"Module name": "Sektion"})
+
+
+def test_cli_column_option(tmp_path: Path) -> None:
+    text = csv_text([("Course ID", "Module name", "Display order", "Unlock type"), ROWS[0]])
+    path = write_text(tmp_path, "s.csv", text)
+    ok = _sections("validate", str(path), "--column", "Module name=Section title")
+    assert ok.returncode == 0 and "'Module name' as 'Section title'" in ok.stdout
+    assert _sections("validate", str(path)).returncode == 2
+    bad = _sections("validate", str(path), "--column", "Module name")
+    assert bad.returncode == 3 and bad.stderr.count("\n") == 1
+
+
+def _sections(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "importer", *args], capture_output=True, text=True, timeout=120
+    )

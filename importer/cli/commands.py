@@ -24,7 +24,7 @@ class LazyCommand(click.Command):
         self._help: str | None = None
         super().__init__(name)
 
-    @property  # type: ignore[override]
+    @property
     def help(self) -> str | None:
         """The command's help: its docstring, read from the source until it is imported."""
         if self._help is None:
