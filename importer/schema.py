@@ -30,6 +30,49 @@ MAX_UNLOCK_DAYS = 3650
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".gif")
 _BANNED_SCHEMES = frozenset({"file", "ftp", "data", "javascript"})
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+_SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+#: Extensions of files that are surely not a JPG, PNG or GIF image (an error offline); any
+#: other extension, or none, is a warning: only the online check can tell.
+NON_IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    [
+        ".pdf",
+        ".doc",
+        ".docx",
+        ".xls",
+        ".xlsx",
+        ".csv",
+        ".ppt",
+        ".pptx",
+        ".txt",
+        ".rtf",
+        ".html",
+        ".htm",
+        ".xml",
+        ".json",
+        ".js",
+        ".css",
+        ".zip",
+        ".gz",
+        ".rar",
+        ".7z",
+        ".mp3",
+        ".wav",
+        ".mp4",
+        ".mov",
+        ".avi",
+        ".webm",
+        ".svg",
+        ".webp",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".heic",
+        ".ico",
+        ".psd",
+        ".exe",
+        ".dmg",
+    ]
+)
 #: Hosts that may be IP literals: IPv6 (has ":") or numeric IPv4 forms ("127.1", "0x7f.1").
 _MAYBE_IP = re.compile(r".*:.*|[0-9a-fx.]+")
 
@@ -61,25 +104,35 @@ def unsafe_address(host: str) -> str | None:
             address = ipaddress.IPv4Address(socket.inet_aton(host))
         except (OSError, ValueError):
             return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if (
-        address.is_loopback
-        or address.is_private
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_unspecified
-        or address.is_multicast
-    ):
-        return "points at a private or local network address"
-    return None
+    return None if is_global_address(address) else "points at a private or local network address"
+
+
+def is_global_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally routable (`ipaddress` is_global), looking inside IPv6 forms that carry an
+    IPv4 address (mapped, 6to4 2002::/16, Teredo): 100.64.0.0/10, 2002::/16, link-local,
+    loopback and private ranges are all refused."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return is_global_address(address.ipv4_mapped)
+        if address in _SIX_TO_FOUR or address.teredo is not None:
+            return False  # tunnels reach whatever IPv4 address they embed
+    return bool(address.is_global) and not address.is_multicast
+
+
+def path_extension(path: str) -> str:
+    """The lower-cased extension of a URL path's last segment ("" when it has none)."""
+    last = path.rsplit("/", 1)[-1]
+    dot = last.rfind(".")
+    return last[dot:].lower() if dot > 0 else ""
 
 
 def is_safe_image_url(url: str, *, allow_hosts: Collection[str] = ()) -> str | None:
     """Why `url` is not an acceptable thumbnail address, or None when it is.
 
     Accepted: an absolute http(s) URL with a host, no user name or password, no private or
-    local IP literal, whose path ends in .jpg, .jpeg, .png or .gif (case and query ignored).
+    local IP literal, whose path does not end in a known non-image extension such as .pdf
+    (case and query ignored; `type_unknown` tells which accepted URLs lack .jpg, .jpeg,
+    .png or .gif).
     `allow_hosts` exempts named hosts from the private-address rule (tests use 127.0.0.1).
     """
     text = url.strip()
@@ -100,8 +153,9 @@ def is_safe_image_url(url: str, *, allow_hosts: Collection[str] = ()) -> str | N
         return "has no host name"
     if parts.username is not None or parts.password is not None:
         return "contains a user name or password"
-    if not parts.path.lower().endswith(IMAGE_EXTENSIONS):
-        return "does not end in .jpg, .jpeg, .png or .gif"
+    extension = path_extension(parts.path)
+    if extension in NON_IMAGE_EXTENSIONS:
+        return f"ends in {extension}, which is not a JPG, PNG or GIF image"
     if host in allow_hosts:
         return None
     bare = host.rstrip(".")
@@ -146,6 +200,22 @@ def url_problems(urls: pd.Series, *, allow_hosts: Collection[str] = ()) -> pd.Se
     distinct = pd.unique(present)
     reasons = {url: is_safe_image_url(url, allow_hosts=allow_hosts) for url in distinct}
     return present.map(reasons).reindex(urls.index)
+
+
+def type_unknown(urls: pd.Series) -> pd.Series:
+    """True where an acceptable URL has no .jpg, .jpeg, .png or .gif extension, so only the
+    online check (--check-thumbnails) can tell whether it is an image."""
+    unknown = pd.Series(False, index=urls.index)
+    present = urls.dropna()
+    if _all_plain(present.tolist()):
+        return unknown
+    for index, url in present.items():
+        if _PLAIN_ONE.fullmatch(url) is not None:
+            continue
+        extension = path_extension(urlsplit(url.strip()).path) if url.strip() else ""
+        if extension not in IMAGE_EXTENSIONS and is_safe_image_url(url) is None:
+            unknown[index] = True
+    return unknown
 
 
 def title_key(title: str) -> str:
@@ -287,6 +357,11 @@ class CourseSection(pa.DataFrameModel):
     @pa.dataframe_check(name=str(Rule.COURSE_NEEDS_SERVER))
     def course_known_offline(cls, df: pd.DataFrame) -> Series[bool]:
         return ~(df["CourseId"].isna() & df["CourseName"].notna())
+
+    # A URL without an image extension (a CDN address) may well be an image: check online.
+    @pa.check("NewImageUrl", name=str(Rule.THUMBNAIL_TYPE_UNKNOWN))
+    def thumbnail_type_known(cls, urls: Series) -> Series[bool]:
+        return ~type_unknown(urls)
 
     # Timed with 0 days opens at once: Immediate says so more clearly.
     @pa.dataframe_check(name=str(Rule.TIMED_ZERO_DAYS))

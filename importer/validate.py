@@ -211,6 +211,12 @@ def _messages(
             f"{header} on row {r} {w}: give a public https address of a JPG, PNG or GIF image."
             for r, w in zip(rows, why, strict=True)
         ]
+    if rule == Rule.THUMBNAIL_TYPE_UNKNOWN:
+        return [
+            f"{header} on row {r} does not end in .jpg, .jpeg, .png or .gif, so the type can "
+            "only be checked online: run with --check-thumbnails."
+            for r in rows
+        ]
     if rule == Rule.TIMED_NEEDS_DAYS and fld not in columns:
         return [
             f"Row {r} is Timed but the sheet has no {header} column: add one with the "
@@ -349,6 +355,8 @@ def validate_sheet(
     if check_thumbnails and "NewImageUrl" in sheet.columns:
         from importer.thumbnails import ThumbnailChecker, thumbnail_findings
 
+        # the online check decides what the extension could not
+        parts[2] = parts[2][parts[2]["rule"] != str(Rule.THUMBNAIL_TYPE_UNKNOWN)]
         checker = thumbnail_checker or ThumbnailChecker()
         parts.append(thumbnail_findings(typed, sheet_view, checker))
     findings = concat_findings(*parts)
