@@ -289,9 +289,13 @@ def test_extensionless_url_is_a_warning_offline_and_checked_online(server: str, 
     offline = validate_sheet(sheet)
     assert offline.ok and found(offline) == {(str(Rule.THUMBNAIL_TYPE_UNKNOWN), 2)}
     assert "--check-thumbnails" in offline.findings["message"].iloc[0]
-    online = validate_sheet(
-        make_sheet([{"NewImageUrl": f"{server}/img.png"}]),
-        check_thumbnails=True,
-        thumbnail_checker=checker,
+
+    def png(request: httpx.Request) -> httpx.Response:
+        body = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
+        return httpx.Response(200, headers={"Content-Type": "image/png"}, content=body)
+
+    online_checker = ThumbnailChecker(
+        resolver=lambda host: ["93.184.216.34"], transport=httpx.MockTransport(png)
     )
-    assert online.findings.empty
+    online = validate_sheet(sheet, check_thumbnails=True, thumbnail_checker=online_checker)
+    assert online.findings.empty  # the online check decided: an image
