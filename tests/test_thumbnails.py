@@ -284,7 +284,7 @@ def test_url_without_extension_is_judged_by_its_first_bytes(body: bytes, rule: R
     assert rule_of(checker, "https://cdn.example.com/img/12345") == rule
 
 
-def test_extensionless_url_is_a_warning_offline_and_checked_online(server: str, checker) -> None:
+def test_extensionless_url_is_a_warning_offline_and_checked_online() -> None:
     sheet = make_sheet([{"NewImageUrl": "https://cdn.example.com/img/12345"}])
     offline = validate_sheet(sheet)
     assert offline.ok and found(offline) == {(str(Rule.THUMBNAIL_TYPE_UNKNOWN), 2)}
