@@ -144,8 +144,10 @@ def read_sheet(
             findings.extend(_workbook_findings(book, name))
             fmt: Literal["csv", "xlsx"] = "xlsx"
         else:
-            raw, encoding, delim = read_csv(path, head, size, delimiter)
+            raw, encoding, delim, mixed = read_csv(path, head, size, delimiter)
             extra = {"encoding": encoding, "delimiter": delim}
+            if mixed:
+                findings.append(_mixed_encoding(mixed, name))
             fmt = "csv"
         if column_map:
             extra["column_map"] = dict(column_map)
@@ -188,6 +190,20 @@ def _workbook_findings(book: XlsxRead, name: str) -> list[Finding]:
     return findings
 
 
+def _mixed_encoding(rows: list[int], name: str) -> Finding:
+    """One warning naming the first rows whose text was UTF-8 in a Windows-1252 file."""
+    shown = ", ".join(str(r) for r in rows[:5]) + (
+        f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    )
+    return Finding(
+        Rule.MIXED_ENCODING,
+        f"{name} mixes two encodings: {'row' if len(rows) == 1 else 'rows'} {shown} "
+        f"{'is' if len(rows) == 1 else 'are'} UTF-8, the rest Windows-1252; both were read, "
+        "check the accented letters there and save the file as CSV UTF-8",
+        value=shown,
+    )
+
+
 def _unreadable(exc: BaseException, name: str, path: Path, workbook: bool) -> InputError:
     """Turn any parser failure into one line; XML bombs are named as such."""
     cause: BaseException | None = exc
@@ -199,8 +215,15 @@ def _unreadable(exc: BaseException, name: str, path: Path, workbook: bool) -> In
                 path=str(path),
             )
         cause = cause.__cause__ or cause.__context__
-    if isinstance(exc, MemoryError | RecursionError):
-        return InputError(f"{name} is too large or too deeply nested to read", path=str(path))
+    if isinstance(exc, MemoryError):
+        return InputError(
+            f"{name} ran out of memory while being read (the limit is the memory this machine "
+            f"gives the process; files up to {MAX_FILE_BYTES // 2**20} MB are accepted): split "
+            "it into smaller files",
+            path=str(path),
+        )
+    if isinstance(exc, RecursionError):
+        return InputError(f"{name} is too deeply nested to read", path=str(path))
     detail = " ".join(str(exc).replace(str(path), name).split())[:200] or type(exc).__name__
     if workbook:
         return InputError(

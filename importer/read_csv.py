@@ -132,10 +132,36 @@ def _detect_delimiter(text: str) -> str:
     return choice
 
 
+def repair_mixed_encoding(frame: pd.DataFrame) -> list[int]:
+    """In a frame decoded as cp1252, decode back the cells whose bytes were UTF-8 ("CafÃ©"
+    becomes "Café"): a file whose lines mix both encodings. Returns the rows affected.
+
+    A cell is taken for UTF-8 only when its cp1252 bytes are valid UTF-8 with at least one
+    multi-byte sequence, which real cp1252 text (an "é" followed by a space) almost never is.
+    """
+    rows: set[int] = set()
+    for column in frame.columns:
+        cells = frame[column].to_numpy(dtype=object)
+        if "\x00".join(cells).isascii():
+            continue
+        for position, cell in enumerate(cells):
+            if cell.isascii():
+                continue
+            try:
+                fixed = cell.encode("cp1252").decode("utf-8")
+            except UnicodeError:
+                continue
+            if fixed != cell:
+                frame.iat[position, frame.columns.get_loc(column)] = fixed
+                rows.add(int(frame.index[position]))
+    return sorted(rows)
+
+
 def read_csv(
     path: Path, head: bytes, size: int, delimiter: str | None
-) -> tuple[pd.DataFrame, str, str]:
-    """(every record as text, encoding, delimiter); frame row i is spreadsheet row i.
+) -> tuple[pd.DataFrame, str, str, list[int]]:
+    """(every record as text, encoding, delimiter, rows that were UTF-8 in a cp1252 file);
+    frame row i is spreadsheet row i.
 
     pandas' C engine (multi-threaded for big UTF-8 files) with blank lines kept.
     """
@@ -212,4 +238,5 @@ def read_csv(
             f"{MAX_FIELD_CHARS}); usually an unclosed quote, fix it and try again"
         )
     frame.index = pd.RangeIndex(1, len(frame) + 1)
-    return frame, encoding, delim
+    mixed = repair_mixed_encoding(frame) if encoding == "cp1252" else []
+    return frame, encoding, delim, mixed

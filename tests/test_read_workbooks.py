@@ -12,7 +12,7 @@ import pytest
 from fixtures_read import HEADER, ROWS, SHEET1, csv_text, patch_member, write_text, write_xlsx
 
 from importer.codes import Rule
-from importer.errors import ConfigError
+from importer.errors import ConfigError, InputError
 from importer.read import read_sheet
 from importer.validate import validate_file
 
@@ -122,3 +122,37 @@ def _sections(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "importer", *args], capture_output=True, text=True, timeout=120
     )
+
+
+# --------------------------------------------------------------------------- encodings
+
+
+def test_csv_mixing_utf8_and_cp1252_lines_is_read_and_warned(tmp_path: Path) -> None:
+    lines = [
+        ",".join(HEADER).encode() + b"\r\n",
+        "101,Café one,1,Immediate\r\n".encode("cp1252"),
+        "101,Café two,2,Immediate\r\n".encode("utf-8"),
+        "101,Crème,3,Immediate\r\n".encode("utf-8"),
+    ]
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"".join(lines))
+    sheet = read_sheet(path)
+    assert sheet.encoding == "cp1252"
+    assert sheet.raw["Section title"].tolist() == ["Café one", "Café two", "Crème"]
+    (finding,) = sheet.findings
+    assert finding.rule == Rule.MIXED_ENCODING and "rows 3, 4 are UTF-8" in finding.message
+
+
+def test_memory_exhaustion_is_an_input_error_naming_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importer.read as read_module
+
+    def exhausted(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(read_module, "read_csv", exhausted)
+    path = write_text(tmp_path, "huge.csv", csv_text())
+    with pytest.raises(InputError, match=r"ran out of memory.*500 MB.*split it") as err:
+        read_sheet(path)
+    assert "\n" not in str(err.value)
