@@ -131,8 +131,8 @@ def test_csv_mixing_utf8_and_cp1252_lines_is_read_and_warned(tmp_path: Path) -> 
     lines = [
         ",".join(HEADER).encode() + b"\r\n",
         "101,Café one,1,Immediate\r\n".encode("cp1252"),
-        "101,Café two,2,Immediate\r\n".encode("utf-8"),
-        "101,Crème,3,Immediate\r\n".encode("utf-8"),
+        "101,Café two,2,Immediate\r\n".encode(),
+        "101,Crème,3,Immediate\r\n".encode(),
     ]
     path = tmp_path / "mixed.csv"
     path.write_bytes(b"".join(lines))
