@@ -127,7 +127,9 @@ def _by_distinct(
     """Parse each distinct text once and spread values and bad-mask back over the rows."""
     codes, uniques = pd.factorize(_text_series(series), sort=False)
     parsed = [parse(text) for text in uniques]
-    unique_values = pd.array([value for value, _ in parsed], dtype=dtype)
+    unique_values = pd.array(  # type: ignore[call-overload]  # dtype is one of DTYPES
+        [value for value, _ in parsed], dtype=dtype
+    )
     unique_bad = np.array([not ok for _, ok in parsed], dtype=bool)
     values = pd.Series(unique_values.take(codes), index=series.index, dtype=dtype)
     bad = pd.Series(unique_bad[codes] if len(parsed) else False, index=series.index, dtype=bool)
@@ -201,7 +203,7 @@ def normalise_frame(raw: pd.DataFrame, columns: dict[str, str]) -> TypedSheet:
         else:
             default = column.default if column.kind == "boolean" else None
             dtype = DTYPES[column.kind]
-            values = pd.Series(pd.array([default] * len(index), dtype=dtype), index=index)
+            values = pd.Series([default] * len(index), index=index, dtype=dtype)
             result = Normalised(values, pd.Series(False, index=index))
         table[field] = result.values
         bad[field] = result.bad

@@ -382,8 +382,8 @@ def _build(
     raw.insert(0, "source_row", data.index.to_numpy(dtype="int64"))
     raw.index = pd.RangeIndex(len(raw))
     by_position = {raw_name: pos for pos, raw_name in raw_names.items()}
-    field_of = {raw_name: api_field for api_field, raw_name in columns.items()}
-    extra["formula_cells"] = _flag_formulas(raw, formulas, by_position, field_of, findings, fmt)
+    field_by_raw = {raw_name: api_field for api_field, raw_name in columns.items()}
+    extra["formula_cells"] = _flag_formulas(raw, formulas, by_position, field_by_raw, findings, fmt)
     extra["ignored"] = ignored
     return Sheet(
         raw=raw,
@@ -450,6 +450,7 @@ def _flag_formulas(
                 count=len(cells),
             )
             hits.extend((int(i), raw_name, cells[i]) for i in np.flatnonzero(flags))
+    source_rows: list[int] = raw["source_row"].tolist()
     for index, raw_name, formula in sorted(hits, key=lambda h: (h[0], by_position[h[1]])):
         raw.at[index, raw_name] = ""
         formula, _, error = formula.partition(ERROR_MARK)
@@ -463,10 +464,10 @@ def _flag_formulas(
             Finding(
                 Rule.FORMULA_WITHOUT_VALUE,
                 f'Column "{raw_name}" holds the formula {formula}{problem}',
-                source_row=int(raw.at[index, "source_row"]),
+                source_row=int(source_rows[index]),
                 column=raw_name,
                 field=field_of.get(raw_name),
                 value=formula,
             )
         )
-    return {(int(raw.at[i, "source_row"]), name) for i, name, _ in hits}
+    return {(int(source_rows[i]), name) for i, name, _ in hits}

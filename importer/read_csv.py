@@ -140,7 +140,7 @@ def repair_mixed_encoding(frame: pd.DataFrame) -> list[int]:
     multi-byte sequence, which real cp1252 text (an "é" followed by a space) almost never is.
     """
     rows: set[int] = set()
-    for column in frame.columns:
+    for column_position, column in enumerate(frame.columns):
         cells = frame[column].to_numpy(dtype=object)
         if "\x00".join(cells).isascii():
             continue
@@ -152,7 +152,7 @@ def repair_mixed_encoding(frame: pd.DataFrame) -> list[int]:
             except UnicodeError:
                 continue
             if fixed != cell:
-                frame.iat[position, frame.columns.get_loc(column)] = fixed
+                frame.iat[position, column_position] = fixed
                 rows.add(int(frame.index[position]))
     return sorted(rows)
 

@@ -16,6 +16,7 @@ import re
 import socket
 import unicodedata
 from collections.abc import Collection
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -207,15 +208,20 @@ def type_unknown(urls: pd.Series) -> pd.Series:
     online check (--check-thumbnails) can tell whether it is an image."""
     unknown = pd.Series(False, index=urls.index)
     present = urls.dropna()
-    if _all_plain(present.tolist()):
+    texts: list[str] = present.tolist()
+    if _all_plain(texts):
         return unknown
-    for index, url in present.items():
-        if _PLAIN_ONE.fullmatch(url) is not None:
-            continue
-        extension = path_extension(urlsplit(url.strip()).path) if url.strip() else ""
-        if extension not in IMAGE_EXTENSIONS and is_safe_image_url(url) is None:
-            unknown[index] = True
+    flags = [_PLAIN_ONE.fullmatch(url) is None and _type_unknown_one(url) for url in texts]
+    unknown.loc[present.index[np.array(flags, dtype=bool)]] = True
     return unknown
+
+
+def _type_unknown_one(url: str) -> bool:
+    try:
+        extension = path_extension(urlsplit(url.strip()).path)
+    except ValueError:
+        return False  # not a URL: invalid_thumbnail_url says so
+    return extension not in IMAGE_EXTENSIONS and is_safe_image_url(url) is None
 
 
 def title_key(title: str) -> str:
@@ -271,49 +277,49 @@ class CourseSection(pa.DataFrameModel):
 
     # A section needs a title, a position and an unlock rule...
     @pa.check("Title", "DisplayOrder", "UnlockType", name=str(Rule.REQUIRED), ignore_na=False)
-    def required(cls, values: Series) -> Series[bool]:
+    def required(cls, values: pd.Series[Any]) -> pd.Series[bool]:
         return values.notna()
 
     # ...and its course: the Course ID, or the course's name (resolved at plan time).
     @pa.dataframe_check(name="course_required")
-    def course_required(cls, df: pd.DataFrame) -> Series[bool]:
+    def course_required(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return df["CourseId"].notna() | df["CourseName"].notna()
 
     # Course ids start at 1.
     @pa.check("CourseId", name=str(Rule.OUT_OF_RANGE))
-    def course_id_positive(cls, values: Series) -> Series[bool]:
+    def course_id_positive(cls, values: pd.Series[Any]) -> pd.Series[bool]:
         return values >= 1
 
     # Display orders are positions: 0 or more.
     @pa.check("DisplayOrder", name=str(Rule.OUT_OF_RANGE))
-    def display_order_not_negative(cls, values: Series) -> Series[bool]:
+    def display_order_not_negative(cls, values: pd.Series[Any]) -> pd.Series[bool]:
         return values >= 0
 
     # A section opens between 0 and 3650 days (ten years) after enrolment.
     @pa.check("UnlockAfterDays", name=str(Rule.OUT_OF_RANGE))
-    def days_in_range(cls, values: Series) -> Series[bool]:
+    def days_in_range(cls, values: pd.Series[Any]) -> pd.Series[bool]:
         return values.between(0, MAX_UNLOCK_DAYS)
 
     # A thumbnail must be a public http(s) JPG, PNG or GIF address (see is_safe_image_url).
     @pa.check("NewImageUrl", name=str(Rule.INVALID_THUMBNAIL_URL))
-    def thumbnail_url_safe(cls, urls: Series) -> Series[bool]:
+    def thumbnail_url_safe(cls, urls: pd.Series[Any]) -> pd.Series[bool]:
         return url_problems(urls).isna()
 
     # A Timed section must say after how many days it opens.
     @pa.dataframe_check(name=str(Rule.TIMED_NEEDS_DAYS))
-    def timed_needs_days(cls, df: pd.DataFrame) -> Series[bool]:
+    def timed_needs_days(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return ~(df["UnlockType"].eq(TIMED).fillna(False) & df["UnlockAfterDays"].isna())
 
     # Two sections of one course cannot share a position (every row involved is flagged).
     @pa.dataframe_check(name=str(Rule.DISPLAY_ORDER_DUPLICATE))
-    def display_order_unique(cls, df: pd.DataFrame) -> Series[bool]:
+    def display_order_unique(cls, df: pd.DataFrame) -> pd.Series[bool]:
         pairs = pd.DataFrame({"course": course_keys(df), "order": df["DisplayOrder"]})
         keyed = pairs["course"].notna() & df["DisplayOrder"].notna()
         return ~(keyed & pairs.duplicated(keep=False))
 
     # A System ID names one section: twice in one course cannot be matched (upsert key).
     @pa.dataframe_check(name=str(Rule.SYSTEM_ID_DUPLICATE))
-    def system_id_unique_in_course(cls, df: pd.DataFrame) -> Series[bool]:
+    def system_id_unique_in_course(cls, df: pd.DataFrame) -> pd.Series[bool]:
         if not df["SystemId"].notna().any():
             return pd.Series(True, index=df.index)
         pairs = pd.DataFrame({"course": course_keys(df), "id": df["SystemId"]})
@@ -322,25 +328,25 @@ class CourseSection(pa.DataFrameModel):
 
     # The template's example rows must not be imported by accident.
     @pa.dataframe_check(name=str(Rule.TEMPLATE_EXAMPLE))
-    def not_an_example(cls, df: pd.DataFrame) -> Series[bool]:
+    def not_an_example(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return ~df["Example"].fillna(False).astype(bool)
 
     # Setting a thumbnail and removing it on the same row contradict each other.
     @pa.dataframe_check(name=str(Rule.THUMBNAIL_CONFLICT))
-    def thumbnail_or_remove(cls, df: pd.DataFrame) -> Series[bool]:
+    def thumbnail_or_remove(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return ~(df["NewImageUrl"].notna() & df["ClearImageFile"].fillna(False))
 
     # --- warnings ---
 
     # Days only matter for Timed sections; a positive number elsewhere is probably a mistake.
     @pa.dataframe_check(name=str(Rule.DAYS_IGNORED))
-    def days_only_when_timed(cls, df: pd.DataFrame) -> Series[bool]:
+    def days_only_when_timed(cls, df: pd.DataFrame) -> pd.Series[bool]:
         not_timed = df["UnlockType"].notna() & df["UnlockType"].ne(TIMED).fillna(False)
         return ~(not_timed & df["UnlockAfterDays"].gt(0).fillna(False))
 
     # The first section of a course has no previous section to complete.
     @pa.dataframe_check(name=str(Rule.SEQUENTIAL_FIRST))
-    def first_not_sequential(cls, df: pd.DataFrame) -> Series[bool]:
+    def first_not_sequential(cls, df: pd.DataFrame) -> pd.Series[bool]:
         courses = course_keys(df)
         first_order = df["DisplayOrder"].groupby(courses).transform("min")
         first = df["DisplayOrder"].eq(first_order) & courses.notna()
@@ -348,24 +354,24 @@ class CourseSection(pa.DataFrameModel):
 
     # Two sections of one course with the same title are probably a copy-paste slip.
     @pa.dataframe_check(name=str(Rule.DUPLICATE_TITLE))
-    def title_unique_in_course(cls, df: pd.DataFrame) -> Series[bool]:
+    def title_unique_in_course(cls, df: pd.DataFrame) -> pd.Series[bool]:
         pairs = pd.DataFrame({"course": course_keys(df), "title": _title_keys(df["Title"])})
         keyed = pairs["course"].notna() & df["Title"].notna()
         return ~(keyed & pairs.duplicated(keep=False))
 
     # A course given only by name is looked up on the server when the import is planned.
     @pa.dataframe_check(name=str(Rule.COURSE_NEEDS_SERVER))
-    def course_known_offline(cls, df: pd.DataFrame) -> Series[bool]:
+    def course_known_offline(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return ~(df["CourseId"].isna() & df["CourseName"].notna())
 
     # A URL without an image extension (a CDN address) may well be an image: check online.
     @pa.check("NewImageUrl", name=str(Rule.THUMBNAIL_TYPE_UNKNOWN))
-    def thumbnail_type_known(cls, urls: Series) -> Series[bool]:
+    def thumbnail_type_known(cls, urls: pd.Series[Any]) -> pd.Series[bool]:
         return ~type_unknown(urls)
 
     # Timed with 0 days opens at once: Immediate says so more clearly.
     @pa.dataframe_check(name=str(Rule.TIMED_ZERO_DAYS))
-    def timed_not_zero(cls, df: pd.DataFrame) -> Series[bool]:
+    def timed_not_zero(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return ~(
             df["UnlockType"].eq(TIMED).fillna(False) & df["UnlockAfterDays"].eq(0).fillna(False)
         )

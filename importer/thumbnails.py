@@ -272,7 +272,12 @@ def thumbnail_findings(
     problems = url_problems(urls, allow_hosts=checker.allow_hosts)
     candidates = urls[urls.notna() & problems.isna()]
     results = checker.check_all(candidates.tolist())
-    failing = [(pos, results[url]) for pos, url in candidates.items() if results.get(url)]
+    positions: list[int] = candidates.index.to_numpy(dtype="int64").tolist()
+    failing = [
+        (pos, results[url])
+        for pos, url in zip(positions, candidates.tolist(), strict=True)
+        if results.get(url)
+    ]
     if not failing:
         return findings_frame()
     raw_col = sheet.columns["NewImageUrl"]

@@ -299,7 +299,8 @@ def _schema_findings(typed: pd.DataFrame, sheet: Sheet, bad: dict[str, pd.Series
         _course=typed["CourseId"].astype(object).where(typed["CourseId"].notna(), names)
     )
     parts: list[pd.DataFrame] = []
-    for (rule, fld), group in failures.groupby(["rule", "field"], sort=False):
+    for (rule_key, field_key), group in failures.groupby(["rule", "field"], sort=False):
+        rule, fld = str(rule_key), str(field_key)
         index = np.sort(group["index"].to_numpy(dtype="int64"))
         if fld in bad:  # a type (or reader) finding already covers this cell
             index = index[~bad[fld].to_numpy(dtype=bool)[index]]
