@@ -31,7 +31,7 @@ _MAX_DIGITS = 15
 
 #: In "\x00"-joined cells (no cell holds NUL): a cell starting or ending with whitespace,
 #: and a cell our reports neutralised ("'=x"). Most columns have neither and skip the work.
-_EDGE_SPACE = re.compile(r"\x00\s|\s\x00")
+_LEADING_SPACE = re.compile(r"\x00\s")  # searched forwards and in the reversed text
 _NEUTRALISED_CELL = re.compile(r"\x00\s*" + NEUTRALISED_PREFIX.removeprefix("^"))
 
 _TRUE = frozenset({"true", "yes", "y", "1", "x"})
@@ -144,7 +144,7 @@ def normalise_text(series: pd.Series) -> Normalised:
     """
     text = _text_series(series)
     joined = "\x00" + "\x00".join(text.tolist()) + "\x00"  # one C-speed scan decides
-    if _EDGE_SPACE.search(joined):
+    if _LEADING_SPACE.search(joined) or _LEADING_SPACE.search(joined[::-1]):
         text = text.str.strip()
     if _NEUTRALISED_CELL.search(joined):
         text = text.str.replace(NEUTRALISED_PREFIX, "", regex=True)

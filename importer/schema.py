@@ -230,6 +230,11 @@ def title_key(title: str) -> str:
 
 
 def _title_keys(titles: pd.Series) -> pd.Series:
+    """`title_key` of every title; ASCII-only columns (the usual case) in one vectorised call,
+    where NFC changes nothing and casefold is lower."""
+    present: list[str] = titles.dropna().tolist()
+    if "".join(present).isascii():
+        return titles.str.lower()
     return titles.map(title_key, na_action="ignore")
 
 
@@ -249,7 +254,12 @@ def course_keys(df: pd.DataFrame) -> pd.Series:
 
 
 class CourseSection(pa.DataFrameModel):
-    """One spreadsheet row per section, typed by `importer.normalise` (NA: blank or bad)."""
+    """One spreadsheet row per section, typed by `importer.normalise` (NA: blank or bad).
+
+    Dataframe checks handle NA themselves (ignore_na=False): pandera's NA handling would only
+    spare rows whose every cell is NA, which never happen (source_row is always set), and
+    costs a whole-table isna per check.
+    """
 
     source_row: Series[np.int64]
     CourseId: Series[pd.Int64Dtype] = pa.Field(nullable=True)
@@ -281,7 +291,7 @@ class CourseSection(pa.DataFrameModel):
         return values.notna()
 
     # ...and its course: the Course ID, or the course's name (resolved at plan time).
-    @pa.dataframe_check(name="course_required")
+    @pa.dataframe_check(name="course_required", ignore_na=False)
     def course_required(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return df["CourseId"].notna() | df["CourseName"].notna()
 
@@ -306,19 +316,19 @@ class CourseSection(pa.DataFrameModel):
         return url_problems(urls).isna()
 
     # A Timed section must say after how many days it opens.
-    @pa.dataframe_check(name=str(Rule.TIMED_NEEDS_DAYS))
+    @pa.dataframe_check(name=str(Rule.TIMED_NEEDS_DAYS), ignore_na=False)
     def timed_needs_days(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return ~(df["UnlockType"].eq(TIMED).fillna(False) & df["UnlockAfterDays"].isna())
 
     # Two sections of one course cannot share a position (every row involved is flagged).
-    @pa.dataframe_check(name=str(Rule.DISPLAY_ORDER_DUPLICATE))
+    @pa.dataframe_check(name=str(Rule.DISPLAY_ORDER_DUPLICATE), ignore_na=False)
     def display_order_unique(cls, df: pd.DataFrame) -> pd.Series[bool]:
         pairs = pd.DataFrame({"course": course_keys(df), "order": df["DisplayOrder"]})
         keyed = pairs["course"].notna() & df["DisplayOrder"].notna()
         return ~(keyed & pairs.duplicated(keep=False))
 
     # A System ID names one section: twice in one course cannot be matched (upsert key).
-    @pa.dataframe_check(name=str(Rule.SYSTEM_ID_DUPLICATE))
+    @pa.dataframe_check(name=str(Rule.SYSTEM_ID_DUPLICATE), ignore_na=False)
     def system_id_unique_in_course(cls, df: pd.DataFrame) -> pd.Series[bool]:
         if not df["SystemId"].notna().any():
             return pd.Series(True, index=df.index)
@@ -327,25 +337,25 @@ class CourseSection(pa.DataFrameModel):
         return ~(keyed & pairs.duplicated(keep=False))
 
     # The template's example rows must not be imported by accident.
-    @pa.dataframe_check(name=str(Rule.TEMPLATE_EXAMPLE))
+    @pa.dataframe_check(name=str(Rule.TEMPLATE_EXAMPLE), ignore_na=False)
     def not_an_example(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return ~df["Example"].fillna(False).astype(bool)
 
     # Setting a thumbnail and removing it on the same row contradict each other.
-    @pa.dataframe_check(name=str(Rule.THUMBNAIL_CONFLICT))
+    @pa.dataframe_check(name=str(Rule.THUMBNAIL_CONFLICT), ignore_na=False)
     def thumbnail_or_remove(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return ~(df["NewImageUrl"].notna() & df["ClearImageFile"].fillna(False))
 
     # --- warnings ---
 
     # Days only matter for Timed sections; a positive number elsewhere is probably a mistake.
-    @pa.dataframe_check(name=str(Rule.DAYS_IGNORED))
+    @pa.dataframe_check(name=str(Rule.DAYS_IGNORED), ignore_na=False)
     def days_only_when_timed(cls, df: pd.DataFrame) -> pd.Series[bool]:
         not_timed = df["UnlockType"].notna() & df["UnlockType"].ne(TIMED).fillna(False)
         return ~(not_timed & df["UnlockAfterDays"].gt(0).fillna(False))
 
     # The first section of a course has no previous section to complete.
-    @pa.dataframe_check(name=str(Rule.SEQUENTIAL_FIRST))
+    @pa.dataframe_check(name=str(Rule.SEQUENTIAL_FIRST), ignore_na=False)
     def first_not_sequential(cls, df: pd.DataFrame) -> pd.Series[bool]:
         courses = course_keys(df)
         first_order = df["DisplayOrder"].groupby(courses).transform("min")
@@ -353,14 +363,14 @@ class CourseSection(pa.DataFrameModel):
         return ~(first.fillna(False) & df["UnlockType"].eq(SEQUENTIAL).fillna(False))
 
     # Two sections of one course with the same title are probably a copy-paste slip.
-    @pa.dataframe_check(name=str(Rule.DUPLICATE_TITLE))
+    @pa.dataframe_check(name=str(Rule.DUPLICATE_TITLE), ignore_na=False)
     def title_unique_in_course(cls, df: pd.DataFrame) -> pd.Series[bool]:
         pairs = pd.DataFrame({"course": course_keys(df), "title": _title_keys(df["Title"])})
         keyed = pairs["course"].notna() & df["Title"].notna()
         return ~(keyed & pairs.duplicated(keep=False))
 
     # A course given only by name is looked up on the server when the import is planned.
-    @pa.dataframe_check(name=str(Rule.COURSE_NEEDS_SERVER))
+    @pa.dataframe_check(name=str(Rule.COURSE_NEEDS_SERVER), ignore_na=False)
     def course_known_offline(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return ~(df["CourseId"].isna() & df["CourseName"].notna())
 
@@ -370,7 +380,7 @@ class CourseSection(pa.DataFrameModel):
         return ~type_unknown(urls)
 
     # Timed with 0 days opens at once: Immediate says so more clearly.
-    @pa.dataframe_check(name=str(Rule.TIMED_ZERO_DAYS))
+    @pa.dataframe_check(name=str(Rule.TIMED_ZERO_DAYS), ignore_na=False)
     def timed_not_zero(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return ~(
             df["UnlockType"].eq(TIMED).fillna(False) & df["UnlockAfterDays"].eq(0).fillna(False)
