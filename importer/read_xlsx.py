@@ -33,9 +33,8 @@ MAX_COLUMN_GAP = 50
 #: A sheet is picked when its header row (within these first rows) holds known headers.
 PICK_SCAN_ROWS = 10
 _FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
-_WIDE_REF = re.compile(rb'<c\b[^>]*?\br="[A-Z]{2,3}[0-9]')
+_WIDE_REF = re.compile(rb' r="[A-Z]{2,3}[0-9]')  # a cell in column AA or further
 _CELL = re.compile(rb'<c\b[^>]*?\br="([A-Z]{1,3})[0-9]+"[^>]*?(?:/>|>.*?</c>)', re.DOTALL)
-_DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\b[^>]*/>")
 _STRAY_LT = re.compile(rb"<(?![A-Za-z_/?!])")
 #: Sheet XML up to this size is parsed in full to prove it well-formed.
 FULL_PARSE_BYTES = 8 * 1024 * 1024
@@ -92,12 +91,21 @@ def read_xlsx(path: Path, sheet: str | None, *, header_matches: Any = None) -> X
                 cache[info.member] = _cut_outside(data)
             return cache[info.member]
 
+        loaded: dict[str, Any] = {}
+
         def load(info: SheetInfo) -> Any:
-            data, outside, _ = sheet_xml(info)
-            if not outside and not _DIMENSION.search(data[:4096]):
-                return book.get_sheet_by_name(info.name)
-            patched = _patched_book(archive, info.member, _DIMENSION.sub(b"", data, count=1))
-            return CalamineWorkbook.from_filelike(patched).get_sheet_by_name(info.name)
+            """The sheet in calamine (which ignores the claimed <dimension>), from the XML with
+            far-away cells cut when there were any."""
+            if info.member not in loaded:
+                data, outside, _ = sheet_xml(info)
+                if outside:
+                    patched = _patched_book(archive, info.member, data)
+                    loaded[info.member] = CalamineWorkbook.from_filelike(patched).get_sheet_by_name(
+                        info.name
+                    )
+                else:
+                    loaded[info.member] = book.get_sheet_by_name(info.name)
+            return loaded[info.member]
 
         with path.open("rb") as handle:
             book = CalamineWorkbook.from_filelike(handle)
@@ -114,12 +122,15 @@ def read_xlsx(path: Path, sheet: str | None, *, header_matches: Any = None) -> X
     formulas = _formulas_without_value(data, width)
     height = max([len(rows), *(r for r, _ in formulas)])
     width = max([width, *(c + 1 for _, c in formulas)])
-    text = [[v if type(v) is str else cell_text(v) for v in row] for row in rows]
-    for row in text:
+    for row in rows:
         if len(row) < width:
             row.extend([""] * (width - len(row)))
-    text.extend([[""] * width for _ in range(height - len(text))])
-    frame = pd.DataFrame(text, columns=range(width), dtype=str)
+    rows.extend([[""] * width for _ in range(height - len(rows))])
+    frame = pd.DataFrame(
+        {column: _column_text(cells) for column, cells in enumerate(zip(*rows, strict=True))},
+        columns=range(width),
+        dtype=str,
+    )
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     return XlsxRead(frame, chosen.name, formulas, picked, others, outside, example)
 
@@ -135,6 +146,22 @@ def _check_well_formed(data: bytes, member: str) -> None:
             raise ValueError(f"{member}: {error}") from None
     elif (bad := _STRAY_LT.search(data)) is not None:
         raise ValueError(f"{member}: not well-formed at byte {bad.start()}")
+
+
+def _column_text(cells: tuple[Any, ...]) -> list[str]:
+    """One column's values as text (see cell_text); whole-number floats, the usual numbers
+    of a sheet (ids, orders, days), take a fast path."""
+    kinds = set(map(type, cells))
+    if kinds == {str}:
+        return list(cells)
+    if kinds <= {str, float}:
+        return [
+            v
+            if type(v) is str
+            else (str(int(v)) if v.is_integer() and abs(v) < 1e15 else cell_text(v))
+            for v in cells
+        ]
+    return [v if type(v) is str else cell_text(v) for v in cells]
 
 
 def _holds_table(sheet: Any, header_matches: Callable[[list[str]], bool]) -> bool:
