@@ -6,10 +6,11 @@ findings table (importer.findings), and the result says which rows may be sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import pandas as pd
@@ -422,14 +423,29 @@ def _texts(series: pd.Series) -> list[str | None]:
 
 def summary(result: ValidationResult) -> dict[str, object]:
     """The `sections validate --format json` object (JSON-native types only)."""
+    head = _summary_head(result)
+    head["findings"] = [finding for chunk in _finding_chunks(result) for finding in chunk]
+    return head
+
+
+def write_summary_json(result: ValidationResult, out: TextIO, *, chunk: int = 20_000) -> None:
+    """Write `json.dumps(summary(result), ensure_ascii=False)` to `out`, the findings a chunk
+    at a time: a million findings never exist as one list of dicts and one string."""
+    head = json.dumps(_summary_head(result), ensure_ascii=False)
+    out.write(head[:-1] + ', "findings": [')
+    first = True
+    for findings in _finding_chunks(result, chunk):
+        if not findings:
+            continue
+        out.write(
+            ("" if first else ", ") + ", ".join(json.dumps(f, ensure_ascii=False) for f in findings)
+        )
+        first = False
+    out.write("]}\n")
+
+
+def _summary_head(result: ValidationResult) -> dict[str, object]:
     sheet = result.sheet
-    frame = result.findings
-    rows = [None if pd.isna(row) else int(row) for row in frame["source_row"].tolist()]
-    texts = [_texts(frame[name]) for name in FINDING_COLUMNS[1:]]  # all but source_row
-    findings = [
-        dict(zip(PUBLIC_FINDING_KEYS, values, strict=True))
-        for values in zip(rows, *texts, strict=True)
-    ]
     return {
         "file": str(sheet.path),
         "sheet": sheet.sheet_name,
@@ -438,5 +454,19 @@ def summary(result: ValidationResult) -> dict[str, object]:
         "rows": len(sheet.raw),
         "errors": result.errors,
         "warnings": result.warnings,
-        "findings": findings,
     }
+
+
+def _finding_chunks(
+    result: ValidationResult, chunk: int = 20_000
+) -> Iterator[list[dict[str, object]]]:
+    """The findings as JSON-native dicts (PUBLIC_FINDING_KEYS), `chunk` rows at a time."""
+    frame = result.findings
+    for start in range(0, len(frame), chunk):
+        part = frame.iloc[start : start + chunk]
+        rows = [None if pd.isna(row) else int(row) for row in part["source_row"].tolist()]
+        texts = [_texts(part[name]) for name in FINDING_COLUMNS[1:]]  # all but source_row
+        yield [
+            dict(zip(PUBLIC_FINDING_KEYS, values, strict=True))
+            for values in zip(rows, *texts, strict=True)
+        ]

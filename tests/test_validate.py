@@ -252,3 +252,16 @@ def test_timed_without_a_days_column_says_the_column_is_missing() -> None:
     result = validate_sheet(sheet)
     assert found(result) == {("timed_needs_days", 2)}
     assert "has no Unlock after days column" in result.findings.at[0, "message"]
+
+
+def test_streamed_json_is_the_summary_exactly() -> None:
+    """write_summary_json writes json.dumps(summary(...)) in chunks, byte for byte."""
+    import io
+
+    from importer.validate import write_summary_json
+
+    result = validate_file(Path(__file__).resolve().parents[1] / "data" / "invalid_sections.csv")
+    for chunk in (1, 3, 20_000):
+        out = io.StringIO()
+        write_summary_json(result, out, chunk=chunk)
+        assert out.getvalue() == json.dumps(summary(result), ensure_ascii=False) + "\n"

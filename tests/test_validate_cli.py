@@ -137,3 +137,19 @@ def test_table_has_a_severity_column_and_counts_by_rule(write) -> None:
     assert counts[0][0] == "error"
     by_rule = {rule: int(count) for _, rule, count in counts}
     assert by_rule[Rule.DISPLAY_ORDER_DUPLICATE] == 2 and sum(by_rule.values()) == 4
+
+
+def test_help_loads_no_heavy_library() -> None:
+    """Start-up: `sections --help` reads each command's help from its source, so it loads
+    none of pandas, pandera, httpx, openpyxl or the sandbox's server."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "importer", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "Usage:" in done.stdout
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "importer.cli" in loaded  # the measurement sees our modules
+    heavy = {"pandas", "pandera", "httpx", "openpyxl", "starlette", "uvicorn"}
+    assert loaded.isdisjoint(heavy), loaded & heavy

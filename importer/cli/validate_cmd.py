@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from rich.console import Console
 
 from importer.cli.render import findings_csv, print_findings
 from importer.codes import ExitCode
-from importer.validate import ValidationResult, summary, validate_file
+from importer.validate import ValidationResult, validate_file, write_summary_json
 
 
 def summary_line(result: ValidationResult) -> str:
@@ -107,7 +106,7 @@ def validate(
         column_map=parse_column_options(columns),
     )
     if fmt == "json":
-        click.echo(json.dumps(summary(result), ensure_ascii=False))
+        write_summary_json(result, sys.stdout)
     elif fmt == "csv":
         click.echo(findings_csv(result.findings), nl=False)
     else:
