@@ -36,6 +36,7 @@ templates: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_validate.py
+	$(BIN)/python benchmarks/bench_reading.py
 	$(BIN)/python benchmarks/bench_import.py
 
 clean:

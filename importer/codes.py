@@ -37,12 +37,19 @@ class Rule(StrEnum):
     THUMBNAIL_UNREACHABLE = "thumbnail_unreachable"
     THUMBNAIL_NOT_IMAGE = "thumbnail_not_image"
     THUMBNAIL_TOO_LARGE = "thumbnail_too_large"
+    SYSTEM_ID_DUPLICATE = "system_id_duplicate"
+    TEMPLATE_EXAMPLE = "template_example"
     # --- warnings: importable, but probably not what the person meant ---
     UNKNOWN_COLUMN = "unknown_column"
     DAYS_IGNORED = "days_ignored"
     SEQUENTIAL_FIRST = "sequential_first"
     DUPLICATE_TITLE = "duplicate_title"
     TIMED_ZERO_DAYS = "timed_zero_days"
+    COURSE_NEEDS_SERVER = "course_needs_server"
+    CELLS_OUTSIDE_TABLE = "cells_outside_table"
+    MIXED_ENCODING = "mixed_encoding"
+    OTHER_SHEET_HAS_ROWS = "other_sheet_has_rows"
+    THUMBNAIL_TYPE_UNKNOWN = "thumbnail_type_unknown"
 
 
 WARNING_RULES: frozenset[Rule] = frozenset(
@@ -52,6 +59,11 @@ WARNING_RULES: frozenset[Rule] = frozenset(
         Rule.SEQUENTIAL_FIRST,
         Rule.DUPLICATE_TITLE,
         Rule.TIMED_ZERO_DAYS,
+        Rule.COURSE_NEEDS_SERVER,
+        Rule.CELLS_OUTSIDE_TABLE,
+        Rule.MIXED_ENCODING,
+        Rule.OTHER_SHEET_HAS_ROWS,
+        Rule.THUMBNAIL_TYPE_UNKNOWN,
     }
 )
 

@@ -7,6 +7,7 @@ generated from it. Add a column here and every stage learns about it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,8 @@ class Column:
     aliases: tuple[str, ...] = ()
     default: object | None = None  # value used when the cell is blank (None: no default)
     examples: tuple[str, ...] = ()  # template example values, one per unlock type row
+    sent: bool = True  # False: read and checked, never part of the POST body
+    stands_for: str | None = None  # a required field this column may replace (Course -> CourseId)
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -38,7 +41,7 @@ COLUMNS: tuple[Column, ...] = (
         kind="integer",
         required=True,
         description="Id of the Nexudus course the section belongs to (a whole number).",
-        aliases=("course", "course id", "course_id", "courseid", "course number"),
+        aliases=("course id", "course_id", "courseid", "course number"),
         examples=("101", "101", "101"),
     ),
     Column(
@@ -120,11 +123,52 @@ COLUMNS: tuple[Column, ...] = (
         default=False,
         examples=("No", "No", "No"),
     ),
+    Column(
+        field="CourseName",
+        header="Course",
+        kind="text",
+        required=False,
+        description=(
+            "The course's name, instead of (or beside) Course ID; it is looked up on the server "
+            "when the import is planned (trimmed, any case). With both filled, they must agree."
+        ),
+        aliases=("course name", "course title", "coursename"),
+        examples=("", "", ""),
+        sent=False,
+        stands_for="CourseId",
+    ),
+    Column(
+        field="SystemId",
+        header="System ID",
+        kind="text",
+        required=False,
+        description="Key of the section in the system the course comes from (optional text); "
+        "unique within a course.",
+        aliases=("external id", "legacy id", "system id", "systemid", "system_id"),
+        examples=("", "", ""),
+    ),
+    Column(
+        field="Example",
+        header="Example",
+        kind="boolean",
+        required=False,
+        description="Yes marks an example row of the template: delete those rows before importing.",
+        aliases=("example row", "is example"),
+        default=False,
+        examples=("", "", ""),
+        sent=False,
+    ),
 )
 
 BY_FIELD: dict[str, Column] = {column.field: column for column in COLUMNS}
 FIELDS: tuple[str, ...] = tuple(column.field for column in COLUMNS)
 REQUIRED_FIELDS: tuple[str, ...] = tuple(c.field for c in COLUMNS if c.required)
+#: Fields that become part of the POST body (the others are read, checked and kept).
+SENT_FIELDS: tuple[str, ...] = tuple(c.field for c in COLUMNS if c.sent)
+#: Required field -> the optional fields that may stand instead of it.
+STAND_INS: dict[str, tuple[str, ...]] = {
+    field: tuple(c.field for c in COLUMNS if c.stands_for == field) for field in REQUIRED_FIELDS
+}
 
 #: Columns that results.xlsx / errors.csv add to a person's sheet. They are ignored (no
 #: unknown_column warning) when such a file is fixed and imported again.
@@ -155,6 +199,44 @@ _LOOKUP = _build_lookup()
 def field_for_header(header: str) -> str | None:
     """The API field a spreadsheet header stands for, or None when it is not ours."""
     return _LOOKUP.get(header_key(header))
+
+
+#: How alike (difflib ratio of header keys) a header must be to a known one to be suggested.
+SUGGEST_CUTOFF = 0.8
+
+
+def suggest_header(header: str) -> str | None:
+    """The friendly header a near-miss header probably meant ("Secton title" -> "Section
+    title"), by edit similarity over every accepted spelling; None when nothing is close."""
+    import difflib
+
+    key = header_key(header)
+    if not key or key in _LOOKUP:
+        return None
+    close = difflib.get_close_matches(key, list(_LOOKUP), n=1, cutoff=SUGGEST_CUTOFF)
+    return BY_FIELD[_LOOKUP[close[0]]].header if close else None
+
+
+def resolve_column_map(column_map: Mapping[str, str]) -> dict[str, str]:
+    """A person's header mappings ("Module name" -> "Section title") as header key -> field.
+
+    Raises ValueError naming the first target that is no known column.
+    """
+    resolved: dict[str, str] = {}
+    for source, target in column_map.items():
+        field = field_for_header(target)
+        if field is None:
+            raise ValueError(
+                f'--column "{source}={target}": "{target}" is not a known column '
+                f"(use a header such as {', '.join(c.header for c in COLUMNS[:3])})"
+            )
+        resolved[header_key(source)] = field
+    return resolved
+
+
+def course_name_key(name: str) -> str:
+    """Course names are compared trimmed and case-insensitively (validation and planning)."""
+    return name.strip().casefold()
 
 
 def accepted_headers(field: str) -> tuple[str, ...]:

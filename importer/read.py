@@ -8,10 +8,11 @@ The format is sniffed from the content, never trusted from the extension.
 from __future__ import annotations
 
 import string
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -22,14 +23,20 @@ from importer.columns import (
     BY_FIELD,
     REPORT_COLUMNS,
     REQUIRED_FIELDS,
+    STAND_INS,
     accepted_headers,
     field_for_header,
     header_key,
+    resolve_column_map,
+    suggest_header,
 )
-from importer.errors import InputError
+from importer.errors import ConfigError, InputError
 from importer.findings import Finding
+
+if TYPE_CHECKING:
+    from importer.read_xlsx import XlsxRead
 from importer.read_csv import DELIMITERS, HEADER_SCAN_ROWS, header_index, read_csv
-from importer.read_xlsx import ERROR_MARK, display, read_xlsx
+from importer.read_xlsx import ERROR_MARK, display
 
 MAX_FILE_BYTES = 500 * 1024 * 1024  # refuse bigger files before reading them
 FORMULA_KINDS = frozenset({"integer", "unlock_type", "boolean"})  # "=..." is never literal here
@@ -65,15 +72,31 @@ class Sheet:
 
 
 def read_sheet(
-    path: str | Path, *, sheet: str | None = None, delimiter: str | None = None
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    delimiter: str | None = None,
+    column_map: Mapping[str, str] | None = None,
 ) -> Sheet:
     """Read `path` (CSV or XLSX, sniffed by content). Raises InputError with one clear line.
 
-    :param sheet: XLSX sheet name (default: the first visible sheet); ignored for CSV.
+    :param sheet: XLSX sheet name (default: the first visible sheet whose headers match the
+        column dictionary, else the first visible sheet); ignored for CSV.
     :param delimiter: force the CSV delimiter instead of detecting it.
+    :param column_map: the person's own headers -> a known header, e.g.
+        {"Module name": "Section title"} (`--column "Module name=Section title"`); headers
+        match in any case and spacing. An unknown target raises ConfigError.
     """
     path = Path(path)
     name = display(path.name)
+    try:
+        mapped = resolve_column_map(column_map or {})
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+    def field_of(header: str) -> str | None:
+        return mapped.get(header_key(header)) or field_for_header(header)
+
     if not path.exists():
         where = display(str(path))
         raise InputError(f"{name}: file not found ({where}); check the path", path=str(path))
@@ -105,20 +128,80 @@ def read_sheet(
     try:
         findings: list[Finding] = []
         if head.startswith(_ZIP_MAGIC):
-            raw, title, formulas = read_xlsx(path, sheet)
-            extra: dict[str, object] = {"sheet_name": title, "formulas": formulas}
+            from importer.read_xlsx import read_xlsx
+
+            book = read_xlsx(
+                path,
+                sheet,
+                header_matches=lambda cells: _looks_like_header(cells, field_of),
+            )
+            raw = book.frame
+            extra: dict[str, object] = {
+                "sheet_name": book.title,
+                "formulas": book.formulas,
+                "sheet_picked": book.picked,
+            }
+            findings.extend(_workbook_findings(book, name))
             fmt: Literal["csv", "xlsx"] = "xlsx"
         else:
-            raw, encoding, delim = read_csv(path, head, size, delimiter)
+            raw, encoding, delim, mixed = read_csv(path, head, size, delimiter)
             extra = {"encoding": encoding, "delimiter": delim}
+            if mixed:
+                findings.append(_mixed_encoding(mixed, name))
             fmt = "csv"
-        result = _build(raw, findings, extra, path, fmt)
+        if column_map:
+            extra["column_map"] = dict(column_map)
+        result = _build(raw, findings, extra, path, fmt, field_of)
     except InputError as exc:
         exc.path = str(path)
         raise
     except Exception as exc:  # any other failure (incl. MemoryError) means "cannot read"
         raise _unreadable(exc, name, path, head.startswith(_ZIP_MAGIC)) from None
     return result
+
+
+def _looks_like_header(cells: list[str], field_of: Callable[[str], str | None]) -> bool:
+    """A row with at least two cells that name known columns."""
+    return len({field_of(c) for c in cells if c and c.strip()} - {None}) >= 2
+
+
+def _workbook_findings(book: XlsxRead, name: str) -> list[Finding]:
+    """Warnings about what was left out of the workbook: other sheets, far-away cells."""
+    findings = [
+        Finding(
+            Rule.OTHER_SHEET_HAS_ROWS,
+            f'Sheet "{other}" of {name} also holds rows; only sheet "{book.title}" is read '
+            f'(use --sheet "{other}" to read that one instead)',
+        )
+        for other in book.other_sheets_with_rows
+    ]
+    if book.outside_cells:
+        count = book.outside_cells
+        findings.append(
+            Finding(
+                Rule.CELLS_OUTSIDE_TABLE,
+                f"{count} {'cell' if count == 1 else 'cells'} far right of the table (first at "
+                f"{book.outside_example}) {'is' if count == 1 else 'are'} ignored; delete "
+                f"{'it' if count == 1 else 'them'} if {'it was' if count == 1 else 'they were'}"
+                " typed by mistake",
+                value=book.outside_example,
+            )
+        )
+    return findings
+
+
+def _mixed_encoding(rows: list[int], name: str) -> Finding:
+    """One warning naming the first rows whose text was UTF-8 in a Windows-1252 file."""
+    shown = ", ".join(str(r) for r in rows[:5]) + (
+        f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    )
+    return Finding(
+        Rule.MIXED_ENCODING,
+        f"{name} mixes two encodings: {'row' if len(rows) == 1 else 'rows'} {shown} "
+        f"{'is' if len(rows) == 1 else 'are'} UTF-8, the rest Windows-1252; both were read, "
+        "check the accented letters there and save the file as CSV UTF-8",
+        value=shown,
+    )
 
 
 def _unreadable(exc: BaseException, name: str, path: Path, workbook: bool) -> InputError:
@@ -132,8 +215,15 @@ def _unreadable(exc: BaseException, name: str, path: Path, workbook: bool) -> In
                 path=str(path),
             )
         cause = cause.__cause__ or cause.__context__
-    if isinstance(exc, MemoryError | RecursionError):
-        return InputError(f"{name} is too large or too deeply nested to read", path=str(path))
+    if isinstance(exc, MemoryError):
+        return InputError(
+            f"{name} ran out of memory while being read (the limit is the memory this machine "
+            f"gives the process; files up to {MAX_FILE_BYTES // 2**20} MB are accepted): split "
+            "it into smaller files",
+            path=str(path),
+        )
+    if isinstance(exc, RecursionError):
+        return InputError(f"{name} is too deeply nested to read", path=str(path))
     detail = " ".join(str(exc).replace(str(path), name).split())[:200] or type(exc).__name__
     if workbook:
         return InputError(
@@ -178,6 +268,7 @@ def _build(
     extra: dict[str, object],
     path: Path,
     fmt: Literal["csv", "xlsx"],
+    field_of: Callable[[str], str | None] = field_for_header,
 ) -> Sheet:
     """Find the header, name and map the columns, drop blank rows, flag formulas."""
     name = display(path.name)
@@ -187,7 +278,7 @@ def _build(
     filled = _filled_rows(frame)
     if not filled.any():
         raise InputError(f"{name} contains only whitespace or blank rows; it has no header")
-    header_pos, _ = header_index(scan)
+    header_pos, _ = header_index(scan, field_of)
     if not filled[header_pos]:  # the scanned rows are all blank: the first filled row heads
         header_pos = int(np.flatnonzero(filled)[0])
     header_row = header_pos + 1
@@ -225,14 +316,20 @@ def _build(
             raw_name = f"{header} ({seen[header]})"
         taken.add(raw_name)
         raw_names[pos] = raw_name
-        api_field = field_for_header(header)
+        api_field = field_of(header)
         if api_field is None:
             unknown.append(raw_name)
+            guess = suggest_header(header)
+            hint = (
+                f'did you mean "{guess}"? Rename it, or map it with --column "{header}={guess}"'
+                if guess
+                else "rename it to a known header if it should be"
+            )
             findings.append(
                 Finding(
                     Rule.UNKNOWN_COLUMN,
                     f'Column "{raw_name}" is not a known column; its values are kept but not '
-                    "imported (rename it to a known header if it should be)",
+                    f"imported ({hint})",
                     column=raw_name,
                 )
             )
@@ -254,27 +351,39 @@ def _build(
             columns[api_field] = raw_name
     hint = _delimiter_hint(headers, extra.get("delimiter")) if fmt == "csv" else ""
     for required in REQUIRED_FIELDS:
-        if required not in columns:
-            spellings: dict[str, str] = {}  # one spelling per match key: "Title", not "title"
-            for h in accepted_headers(required):
-                spellings.setdefault(header_key(h), h)
-            accepted = ", ".join(f'"{h}"' for h in spellings.values())
-            findings.append(
-                Finding(
-                    Rule.MISSING_COLUMN,
-                    f'Required column "{BY_FIELD[required].header}" is missing; add a column '
-                    f"headed one of: {accepted}{hint}",
-                    field=required,
-                )
+        stand_ins = STAND_INS.get(required, ())
+        if required in columns or any(other in columns for other in stand_ins):
+            continue
+        spellings: dict[str, str] = {}  # one spelling per match key: "Title", not "title"
+        for h in accepted_headers(required):
+            spellings.setdefault(header_key(h), h)
+        accepted = ", ".join(f'"{h}"' for h in spellings.values())
+        near = [
+            f' (column "{h}" is close: did you mean "{BY_FIELD[required].header}"?)'
+            for h in headers
+            if h and field_of(h) is None and suggest_header(h) == BY_FIELD[required].header
+        ]
+        instead = "".join(near[:1]) + "".join(
+            f" (or a column headed {BY_FIELD[other].header} with the"
+            f" {BY_FIELD[required].header.split()[0].lower()}'s name)"
+            for other in stand_ins
+        )
+        findings.append(
+            Finding(
+                Rule.MISSING_COLUMN,
+                f'Required column "{BY_FIELD[required].header}" is missing; add a column '
+                f"headed one of: {accepted}{instead}{hint}",
+                field=required,
             )
+        )
 
     raw = data[list(raw_names)]
     raw.columns = list(raw_names.values())
     raw.insert(0, "source_row", data.index.to_numpy(dtype="int64"))
     raw.index = pd.RangeIndex(len(raw))
     by_position = {raw_name: pos for pos, raw_name in raw_names.items()}
-    field_of = {raw_name: api_field for api_field, raw_name in columns.items()}
-    extra["formula_cells"] = _flag_formulas(raw, formulas, by_position, field_of, findings, fmt)
+    field_by_raw = {raw_name: api_field for api_field, raw_name in columns.items()}
+    extra["formula_cells"] = _flag_formulas(raw, formulas, by_position, field_by_raw, findings, fmt)
     extra["ignored"] = ignored
     return Sheet(
         raw=raw,
@@ -341,6 +450,7 @@ def _flag_formulas(
                 count=len(cells),
             )
             hits.extend((int(i), raw_name, cells[i]) for i in np.flatnonzero(flags))
+    source_rows: list[int] = raw["source_row"].tolist()
     for index, raw_name, formula in sorted(hits, key=lambda h: (h[0], by_position[h[1]])):
         raw.at[index, raw_name] = ""
         formula, _, error = formula.partition(ERROR_MARK)
@@ -354,10 +464,10 @@ def _flag_formulas(
             Finding(
                 Rule.FORMULA_WITHOUT_VALUE,
                 f'Column "{raw_name}" holds the formula {formula}{problem}',
-                source_row=int(raw.at[index, "source_row"]),
+                source_row=int(source_rows[index]),
                 column=raw_name,
                 field=field_of.get(raw_name),
                 value=formula,
             )
         )
-    return {(int(raw.at[i, "source_row"]), name) for i, name, _ in hits}
+    return {(int(source_rows[i]), name) for i, name, _ in hits}

@@ -11,6 +11,7 @@ import csv
 import io
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -97,14 +98,16 @@ def _sample_records(text: str, delim: str, limit: int = 200) -> list[list[str]]:
     return records
 
 
-def header_index(records: list[list[str]]) -> tuple[int, int]:
+def header_index(
+    records: list[list[str]], field_of: Callable[[str], str | None] = field_for_header
+) -> tuple[int, int]:
     """(index of the header record, number of cells mapping to known fields)."""
     first: tuple[int, int] | None = None
     for index, record in enumerate(records[:HEADER_SCAN_ROWS]):
         cells = [c.strip() for c in record if c and c.strip()]
         if not cells:
             continue
-        known = len({field_for_header(c) for c in cells} - {None})
+        known = len({field_of(c) for c in cells} - {None})
         if known >= 2:
             return index, known
         first = first or (index, known)
@@ -129,10 +132,36 @@ def _detect_delimiter(text: str) -> str:
     return choice
 
 
+def repair_mixed_encoding(frame: pd.DataFrame) -> list[int]:
+    """In a frame decoded as cp1252, decode back the cells whose bytes were UTF-8 ("CafÃ©"
+    becomes "Café"): a file whose lines mix both encodings. Returns the rows affected.
+
+    A cell is taken for UTF-8 only when its cp1252 bytes are valid UTF-8 with at least one
+    multi-byte sequence, which real cp1252 text (an "é" followed by a space) almost never is.
+    """
+    rows: set[int] = set()
+    for column_position, column in enumerate(frame.columns):
+        cells = frame[column].to_numpy(dtype=object)
+        if "\x00".join(cells).isascii():
+            continue
+        for position, cell in enumerate(cells):
+            if cell.isascii():
+                continue
+            try:
+                fixed = cell.encode("cp1252").decode("utf-8")
+            except UnicodeError:
+                continue
+            if fixed != cell:
+                frame.iat[position, column_position] = fixed
+                rows.add(int(frame.index[position]))
+    return sorted(rows)
+
+
 def read_csv(
     path: Path, head: bytes, size: int, delimiter: str | None
-) -> tuple[pd.DataFrame, str, str]:
-    """(every record as text, encoding, delimiter); frame row i is spreadsheet row i.
+) -> tuple[pd.DataFrame, str, str, list[int]]:
+    """(every record as text, encoding, delimiter, rows that were UTF-8 in a cp1252 file);
+    frame row i is spreadsheet row i.
 
     pandas' C engine (multi-threaded for big UTF-8 files) with blank lines kept.
     """
@@ -209,4 +238,5 @@ def read_csv(
             f"{MAX_FIELD_CHARS}); usually an unclosed quote, fix it and try again"
         )
     frame.index = pd.RangeIndex(1, len(frame) + 1)
-    return frame, encoding, delim
+    mixed = repair_mixed_encoding(frame) if encoding == "cp1252" else []
+    return frame, encoding, delim, mixed

@@ -1,8 +1,11 @@
 """The XLSX half of the reader: cached cell values as text, with zip-bomb and formula checks.
 
-Kept apart from read.py so CSV-only runs never import openpyxl. Every XML parse goes through
-defusedxml (openpyxl uses it when installed, and it is a dependency), so entity declarations
-(XML bombs) raise; check_zip caps sizes before anything is unpacked.
+Values come from python-calamine (Rust, several times faster than openpyxl); formula cells are
+found by a streaming byte search over the sheet XML, since calamine gives values only. Before
+calamine sees a sheet, its XML is checked: entity declarations (XML bombs) are refused, the
+claimed <dimension> is ignored, and cells far to the right of the table (a lone cell at
+XFD1048576 would make a grid of 17 billion cells) are cut out and reported once. Kept apart
+from read.py so CSV-only runs never import it.
 """
 
 from __future__ import annotations
@@ -10,75 +13,270 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import warnings
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.parsers import expat
 
 import pandas as pd
+from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring, iterparse
 
 from importer.errors import InputError
 
 MAX_XLSX_UNCOMPRESSED = 200 * 1024 * 1024  # zip-bomb guard: total uncompressed size
 MAX_COMPRESSION_RATIO = 200  # zip-bomb guard: uncompressed / compressed (above 10 MB)
+#: Columns further than this right of the last used column of the table are outside it.
+MAX_COLUMN_GAP = 50
+#: A sheet is picked when its header row (within these first rows) holds known headers.
+PICK_SCAN_ROWS = 10
 _FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
+_WIDE_REF = re.compile(rb' r="[A-Z]{2,3}[0-9]')  # a cell in column AA or further
+_CELL = re.compile(rb'<c\b[^>]*?\br="([A-Z]{1,3})[0-9]+"[^>]*?(?:/>|>.*?</c>)', re.DOTALL)
+_STRAY_LT = re.compile(rb"<(?![A-Za-z_/?!])")
+#: Sheet XML up to this size is parsed in full to prove it well-formed.
+FULL_PARSE_BYTES = 8 * 1024 * 1024
 _LETTERS = re.compile(r"[A-Za-z]+")
 _DIGITS = re.compile(r"\d+")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 #: Separates a formula from its error result in the formulas map (XML text never holds NUL).
 ERROR_MARK = "\x00"
 
 
-def read_xlsx(
-    path: Path, sheet: str | None
-) -> tuple[pd.DataFrame, str, dict[tuple[int, int], str]]:
-    """(all cells as text, row i = spreadsheet row i; sheet title; formulas without a value).
+@dataclass
+class SheetInfo:
+    """One worksheet of a workbook as workbook.xml lists it."""
 
-    Values are the cached results Excel saved (data_only). The formulas map holds
-    (row, 0-based column) -> formula text for formula cells that have no saved result.
+    name: str
+    visible: bool
+    member: str  # zip member of its XML, e.g. "xl/worksheets/sheet1.xml"
+
+
+@dataclass
+class XlsxRead:
+    """What read_xlsx found: the cells, the sheet used and why, and formulas without value."""
+
+    frame: pd.DataFrame  # all cells as text; row i = spreadsheet row i
+    title: str
+    formulas: dict[tuple[int, int], str]  # (row, 0-based column) -> formula (+ ERROR_MARK error)
+    picked: bool = False  # True when the sheet was chosen by its headers (no --sheet)
+    other_sheets_with_rows: list[str] = field(default_factory=list)
+    outside_cells: int = 0  # cells cut out far right of the table
+    outside_example: str = ""  # the first such cell's reference, e.g. "XFD1048576"
+
+
+def read_xlsx(path: Path, sheet: str | None, *, header_matches: Any = None) -> XlsxRead:
+    """Read one worksheet's cached values as text (row i = spreadsheet row i).
+
+    :param sheet: the sheet's name (exact, else ignoring case and spaces); None picks the first
+        visible sheet whose first rows hold a header `header_matches(cells)` accepts and a row
+        below it (else the first visible sheet); other such sheets are listed in the result.
     """
-    import openpyxl
+    from python_calamine import CalamineWorkbook
 
     check_zip(path)
-    # a file object, not the path: openpyxl refuses content named .bin or .csv
-    with path.open("rb") as handle, warnings.catch_warnings():
-        # openpyxl warns about harmless oddities ("no default style"): not the person's problem
-        warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
-        book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
-        try:
-            ws = _pick_sheet(path, book, sheet)
-            ws.reset_dimensions()  # the saved <dimension> can be wrong: read every cell there is
-            rows = [[cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
-            title, member = ws.title, getattr(ws, "_worksheet_path", None)
-        finally:
-            book.close()
+    with zipfile.ZipFile(path) as archive:
+        infos = _list_sheets(path, archive)
+        _refuse_entities(path, archive)
+        chosen, picked = _pick_sheet(path, infos, sheet)
+        cache: dict[str, tuple[bytes, int, str]] = {}
+
+        def sheet_xml(info: SheetInfo) -> tuple[bytes, int, str]:
+            if info.member not in cache:
+                data = archive.read(info.member)
+                _check_well_formed(data, info.member)
+                cache[info.member] = _cut_outside(data)
+            return cache[info.member]
+
+        loaded: dict[str, Any] = {}
+
+        def load(info: SheetInfo) -> Any:
+            """The sheet in calamine (which ignores the claimed <dimension>), from the XML with
+            far-away cells cut when there were any."""
+            if info.member not in loaded:
+                data, outside, _ = sheet_xml(info)
+                if outside:
+                    patched = _patched_book(archive, info.member, data)
+                    loaded[info.member] = CalamineWorkbook.from_filelike(patched).get_sheet_by_name(
+                        info.name
+                    )
+                else:
+                    loaded[info.member] = book.get_sheet_by_name(info.name)
+            return loaded[info.member]
+
+        with path.open("rb") as handle:
+            book = CalamineWorkbook.from_filelike(handle)
+            others: list[str] = []
+            if sheet is None and header_matches is not None:
+                visible = [i for i in infos if i.visible] or infos
+                tables = [i for i in visible if _holds_table(load(i), header_matches)]
+                if tables:
+                    chosen, picked = tables[0], tables[0] is not visible[0]
+                others = [i.name for i in tables[1:]]
+            rows = load(chosen).to_python(skip_empty_area=False)
+    data, outside, example = sheet_xml(chosen)
     width = max((len(r) for r in rows), default=0)
+    formulas = _formulas_without_value(data, width)
+    height = max([len(rows), *(r for r, _ in formulas)])
+    width = max([width, *(c + 1 for _, c in formulas)])
     for row in rows:
-        row.extend([""] * (width - len(row)))
-    frame = pd.DataFrame(rows, columns=range(width), dtype=str)
+        if len(row) < width:
+            row.extend([""] * (width - len(row)))
+    rows.extend([[""] * width for _ in range(height - len(rows))])
+    frame = pd.DataFrame(
+        {column: _column_text(cells) for column, cells in enumerate(zip(*rows, strict=True))},
+        columns=range(width),
+        dtype=str,
+    )
     frame.index = pd.RangeIndex(1, len(frame) + 1)
-    formulas = _formulas_without_value(path, member, frame) if member else {}
-    return frame, title, formulas
+    return XlsxRead(frame, chosen.name, formulas, picked, others, outside, example)
 
 
-def _pick_sheet(path: Path, book: Any, sheet: str | None) -> Any:
-    """The first visible worksheet, or the named one (unknown names list the sheets there are)."""
+def _check_well_formed(data: bytes, member: str) -> None:
+    """Refuse damaged sheet XML, which calamine would read past: a full (C) parse for sheets
+    up to FULL_PARSE_BYTES, and for bigger ones a search for a "<" that starts no markup."""
+    if len(data) <= FULL_PARSE_BYTES:
+        parser = expat.ParserCreate()
+        try:
+            parser.Parse(data, True)
+        except expat.ExpatError as error:
+            raise ValueError(f"{member}: {error}") from None
+    elif (bad := _STRAY_LT.search(data)) is not None:
+        raise ValueError(f"{member}: not well-formed at byte {bad.start()}")
+
+
+def _column_text(cells: tuple[Any, ...]) -> list[str]:
+    """One column's values as text (see cell_text); whole-number floats, the usual numbers
+    of a sheet (ids, orders, days), take a fast path."""
+    kinds = set(map(type, cells))
+    if kinds == {str}:
+        return list(cells)
+    if kinds <= {str, float}:
+        return [
+            v
+            if type(v) is str
+            else (str(int(v)) if v.is_integer() and abs(v) < 1e15 else cell_text(v))
+            for v in cells
+        ]
+    return [v if type(v) is str else cell_text(v) for v in cells]
+
+
+def _holds_table(sheet: Any, header_matches: Callable[[list[str]], bool]) -> bool:
+    """A header `header_matches` accepts within the first rows, and a filled row below it."""
+    head = [
+        [cell_text(v) for v in row]
+        for row in sheet.to_python(skip_empty_area=False, nrows=PICK_SCAN_ROWS + 1)
+    ]
+    for index, row in enumerate(head[:PICK_SCAN_ROWS]):
+        if header_matches(row):
+            return any(cell.strip() for later in head[index + 1 :] for cell in later)
+    return False
+
+
+def _list_sheets(path: Path, archive: zipfile.ZipFile) -> list[SheetInfo]:
+    """Worksheets in workbook order, with their visibility and XML member (no chartsheets)."""
     name = display(path.name)
-    worksheets = book.worksheets  # chartsheets excluded
-    if not worksheets:
+    book = fromstring(archive.read("xl/workbook.xml"))
+    try:
+        rels = fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except KeyError:
+        rels = None
+    targets: dict[str, str] = {}
+    for rel in rels if rels is not None else ():
+        target = rel.get("Target", "")
+        target = target.lstrip("/") if target.startswith("/") else "xl/" + target
+        targets[rel.get("Id", "")] = target
+    members = set(archive.namelist())
+    infos: list[SheetInfo] = []
+    for element in book.iter():
+        if element.tag.rpartition("}")[2] != "sheet":
+            continue
+        rid = element.get(f"{{{_REL_NS}}}id") or element.get("id") or ""
+        member = targets.get(rid, "")
+        if "worksheets/" not in member or member not in members:
+            continue
+        state = element.get("state", "visible")
+        infos.append(SheetInfo(element.get("name", ""), state == "visible", member))
+    if not infos:
         raise InputError(f"{name} has no worksheet; add a sheet with a header row")
+    return infos
+
+
+def _refuse_entities(path: Path, archive: zipfile.ZipFile) -> None:
+    """XML with a DOCTYPE (entity declarations, as in an XML bomb) is refused: the prolog of
+    every XML member is checked before any parser expands anything."""
+    for info in archive.infolist():
+        if not info.filename.endswith((".xml", ".rels")):
+            continue
+        with archive.open(info) as member:
+            prolog = member.read(8192)
+        if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
+            raise DefusedXmlException(f"entity declarations in {info.filename}")
+
+
+def _pick_sheet(path: Path, infos: list[SheetInfo], sheet: str | None) -> tuple[SheetInfo, bool]:
+    """The named sheet (unknown names list the sheets there are), else the first visible one."""
+    name = display(path.name)
     if sheet is None:  # the first sheet a person sees: hidden sheets are skipped
-        visible = [ws for ws in worksheets if getattr(ws, "sheet_state", "visible") == "visible"]
-        return (visible or worksheets)[0]
-    for ws in worksheets:
-        if ws.title == sheet:
-            return ws
-    for ws in worksheets:  # "--sheet sections" finds "Sections " too
-        if ws.title.strip().casefold() == sheet.strip().casefold():
-            return ws
-    listed = ", ".join(f'"{n}"' for n in book.sheetnames)
+        visible = [i for i in infos if i.visible]
+        return (visible or infos)[0], False
+    for info in infos:
+        if info.name == sheet:
+            return info, False
+    for info in infos:  # "--sheet sections" finds "Sections " too
+        if info.name.strip().casefold() == sheet.strip().casefold():
+            return info, False
+    listed = ", ".join(f'"{i.name}"' for i in infos)
     raise InputError(f'{name} has no sheet named "{sheet}"; its sheets are: {listed}')
+
+
+def _cut_outside(data: bytes) -> tuple[bytes, int, str]:
+    """(sheet XML without the cells far right of the table, how many were cut, the first).
+
+    The table's columns run from A to the last used column before a gap of more than
+    MAX_COLUMN_GAP empty columns. Sheets whose columns all fit in A..Z skip the work (one
+    regex search finds no wider reference).
+    """
+    if not _WIDE_REF.search(data):
+        return data, 0, ""
+    used = sorted({_column_index(m.decode()) for m in set(_CELL_COLUMNS.findall(data))})
+    last = used[0] if used else 0
+    for column in used:
+        if column - last > MAX_COLUMN_GAP:
+            break
+        last = column
+    if used[-1] <= last:
+        return data, 0, ""
+    cut: list[str] = []
+
+    def keep(match: re.Match[bytes]) -> bytes:
+        if _column_index(match[1].decode()) <= last:
+            return match[0]
+        if not cut:
+            ref = re.search(rb'\br="([A-Z]+[0-9]+)"', match[0])
+            cut.append(ref[1].decode() if ref else "")
+        else:
+            cut.append("")
+        return b""
+
+    data = _CELL.sub(keep, data)
+    return data, len(cut), cut[0] if cut else ""
+
+
+_CELL_COLUMNS = re.compile(rb'<c\b[^>]*?\br="([A-Z]{1,3})[0-9]')
+
+
+def _patched_book(archive: zipfile.ZipFile, member: str, data: bytes) -> io.BytesIO:
+    """The workbook again, in memory, with one sheet's XML replaced."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as out:
+        for info in archive.infolist():
+            out.writestr(info.filename, data if info.filename == member else archive.read(info))
+    buffer.seek(0)
+    return buffer
 
 
 def display(text: str) -> str:
@@ -87,7 +285,7 @@ def display(text: str) -> str:
 
 
 def check_zip(path: Path) -> None:
-    """Refuse corrupt zips, non-workbooks and zip bombs before openpyxl parses anything."""
+    """Refuse corrupt zips, non-workbooks and zip bombs before anything is parsed."""
     name = display(path.name)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -137,39 +335,37 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def _formulas_without_value(
-    path: Path, member: str, frame: pd.DataFrame
-) -> dict[tuple[int, int], str]:
+def _formulas_without_value(data: bytes, width: int) -> dict[tuple[int, int], str]:
     """Formula cells whose saved value is missing, as {(row, 0-based column): "=formula"}.
 
-    Cheaper than a second openpyxl pass, and more exact: a formula whose saved result is the
-    empty string (t="str" with an empty <v>) has a value. A byte search finds the formula
-    elements; formula-free sheets stop there. Each formula cell is then parsed on its own
-    (defusedxml); odd layouts (prefixed tags, cells without "r") get one full streaming parse.
+    More exact than asking a reader: a formula whose saved result is the empty string
+    (t="str" with an empty <v>) has a value. A byte search finds the formula elements;
+    formula-free sheets stop there. Each formula cell is then parsed on its own (defusedxml);
+    odd layouts (prefixed tags, cells without "r") get one full streaming parse. Cells right
+    of `width` columns (or of the table, when wider) are not part of the table.
     """
-    with zipfile.ZipFile(path) as archive:
-        data = archive.read(member.lstrip("/"))  # bounded by MAX_XLSX_UNCOMPRESSED
     hits = list(_FORMULA_TAG.finditer(data))
     if not hits:
         return {}
+    limit = max(width, 1) + MAX_COLUMN_GAP
     missing: dict[tuple[int, int], str] = {}
     for hit in hits:
         start = data.rfind(b"<c ", max(0, hit.start() - 4096), hit.start())
         end = data.find(b"</c>", hit.start())
         if not hit.group().startswith(b"<f") or start < 0 or end < 0:
-            return _formulas_by_parsing(data, frame)
+            return _formulas_by_parsing(data, limit)
         try:
             cell = fromstring(data[start : end + 4])
         except ParseError:  # the snippet was not exactly one cell
-            return _formulas_by_parsing(data, frame)
+            return _formulas_by_parsing(data, limit)
         ref = cell.get("r")
         if not ref or not (digits := _DIGITS.search(ref)):
-            return _formulas_by_parsing(data, frame)
-        _note_missing(cell, int(digits[0]), _column_index(ref), frame, missing)
+            return _formulas_by_parsing(data, limit)
+        _note_missing(cell, int(digits[0]), _column_index(ref), limit, missing)
     return missing
 
 
-def _formulas_by_parsing(data: bytes, frame: pd.DataFrame) -> dict[tuple[int, int], str]:
+def _formulas_by_parsing(data: bytes, limit: int) -> dict[tuple[int, int], str]:
     """The general case: stream the whole sheet XML, counting rows and cells without "r"."""
     missing: dict[tuple[int, int], str] = {}
     row, col = 0, -1
@@ -183,7 +379,7 @@ def _formulas_by_parsing(data: bytes, frame: pd.DataFrame) -> dict[tuple[int, in
                 ref = element.get("r")
                 col = _column_index(ref) if ref else col + 1
         elif tag == "c":
-            _note_missing(element, row, col, frame, missing)
+            _note_missing(element, row, col, limit, missing)
             element.clear()
         elif tag == "row":
             element.clear()
@@ -191,13 +387,13 @@ def _formulas_by_parsing(data: bytes, frame: pd.DataFrame) -> dict[tuple[int, in
 
 
 def _note_missing(
-    cell: Any, row: int, col: int, frame: pd.DataFrame, missing: dict[tuple[int, int], str]
+    cell: Any, row: int, col: int, limit: int, missing: dict[tuple[int, int], str]
 ) -> None:
     """Record `cell` if it holds a formula and no usable saved result: none (an empty <v> only
     counts as a result for text formulas, t="str"), or an error such as #DIV/0! (t="e"),
     which must not become a title. An error is appended after ERROR_MARK."""
     formula = _child(cell, "f")
-    if formula is None or row > len(frame) or col >= frame.shape[1]:
+    if formula is None or col >= limit:
         return
     value = _child(cell, "v")
     error = value.text if value is not None and cell.get("t") == "e" and value.text else None

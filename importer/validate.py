@@ -6,16 +6,17 @@ findings table (importer.findings), and the result says which rows may be sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import pandas as pd
 
 from importer.codes import Rule, Severity, severity_of
-from importer.columns import BY_FIELD, FIELDS, TIMED, UNLOCK_TYPES
+from importer.columns import BY_FIELD, FIELDS, SENT_FIELDS, TIMED, UNLOCK_TYPES
 from importer.findings import (
     FINDING_COLUMNS,
     PUBLIC_FINDING_KEYS,
@@ -31,13 +32,34 @@ if TYPE_CHECKING:  # thumbnails imports httpx: loaded only when --check-thumbnai
     from importer.thumbnails import ThumbnailChecker
 
 
+#: key[0] of a row whose course is known only by name until the plan stage resolves it.
+UNRESOLVED_COURSE = 0
+
+
 @dataclass(frozen=True)
 class ValidRow:
-    """A row that passed validation, ready to be planned and posted."""
+    """A row that passed validation, ready to be planned and posted.
+
+    A row that names its course only by the Course column has key[0] == UNRESOLVED_COURSE
+    and no "CourseId" in its payload; the plan stage looks `course_name` up on the server
+    and calls `with_course`. A row with both keeps both (the plan checks they agree).
+    """
 
     source_row: int
-    key: tuple[int, int]  # (CourseId, DisplayOrder)
+    key: tuple[int, int]  # (CourseId or UNRESOLVED_COURSE, DisplayOrder)
     payload: dict[str, object]  # POST body (plain Python ints, bools and strs)
+    course_name: str | None = None  # the Course column's text (trimmed), when given
+
+    @property
+    def needs_course(self) -> bool:
+        """True until the course name has been resolved to an id."""
+        return self.key[0] == UNRESOLVED_COURSE
+
+    def with_course(self, course_id: int) -> ValidRow:
+        """This row in course `course_id` (key and payload), e.g. once its name is resolved."""
+        rest = {name: value for name, value in self.payload.items() if name != "CourseId"}
+        payload: dict[str, object] = {"CourseId": course_id, **rest}
+        return replace(self, key=(course_id, self.key[1]), payload=payload)
 
 
 @dataclass
@@ -53,9 +75,14 @@ class ValidationResult:
     invalid_rows: set[int] = field(default_factory=set)
 
     def valid_rows(self) -> list[ValidRow]:
-        """Rows without errors, with the POST body each one becomes."""
+        """Rows without errors, with the POST body each one becomes.
+
+        Every body carries CourseId (unless the course is known only by name), Title,
+        DisplayOrder, UnlockType, UnlockAfterDays (0 unless Timed) and Active (true unless
+        the sheet says No), so nothing depends on a server default; the optional
+        SectionContents, NewImageUrl, ClearImageFile (only when Yes) and SystemId when given.
+        """
         table = self.table[~self.table["source_row"].isin(self.invalid_rows)]
-        present = set(self.sheet.columns)
         cols = {
             name: table[name].astype(object).where(table[name].notna(), None).tolist()
             for name in ("source_row", *FIELDS)
@@ -64,24 +91,38 @@ class ValidationResult:
         for i, source_row in enumerate(cols["source_row"]):
             unlock = int(cols["UnlockType"][i])
             days = cols["UnlockAfterDays"][i]
-            payload: dict[str, object] = {
-                "CourseId": int(cols["CourseId"][i]),
+            course = cols["CourseId"][i]
+            active = cols["Active"][i]
+            order = int(cols["DisplayOrder"][i])
+            payload: dict[str, object] = {}
+            if course is not None:
+                payload["CourseId"] = int(course)
+            payload |= {
                 "Title": str(cols["Title"][i]),
-                "DisplayOrder": int(cols["DisplayOrder"][i]),
+                "DisplayOrder": order,
                 "UnlockType": unlock,
                 "UnlockAfterDays": int(days) if unlock == TIMED and days is not None else 0,
+                "Active": True if active is None else bool(active),
             }
-            if "SectionContents" in present and cols["SectionContents"][i] is not None:
-                payload["SectionContents"] = str(cols["SectionContents"][i])
-            if "Active" in present:
-                payload["Active"] = bool(cols["Active"][i])
-            if "NewImageUrl" in present and cols["NewImageUrl"][i] is not None:
-                payload["NewImageUrl"] = str(cols["NewImageUrl"][i])
-            if "ClearImageFile" in present and cols["ClearImageFile"][i] is True:
+            for name in _OPTIONAL_TEXT:
+                if cols[name][i] is not None:
+                    payload[name] = str(cols[name][i])
+            if cols["ClearImageFile"][i] is True:
                 payload["ClearImageFile"] = True
-            key = (int(cols["CourseId"][i]), int(cols["DisplayOrder"][i]))
-            rows.append(ValidRow(int(source_row), key, payload))
+            name = cols["CourseName"][i]
+            key = (UNRESOLVED_COURSE if course is None else int(course), order)
+            rows.append(
+                ValidRow(int(source_row), key, payload, None if name is None else str(name))
+            )
         return rows
+
+
+#: Optional text fields sent when the cell is filled.
+_OPTIONAL_TEXT: tuple[str, ...] = tuple(
+    name
+    for name in SENT_FIELDS
+    if BY_FIELD[name].kind in ("text", "html", "url") and name not in ("Title",)
+)
 
 
 # --- messages (built only for rows that have findings) ---------------------------------------
@@ -134,10 +175,27 @@ def _messages(
     part = table.iloc[positions]
     rows = part["source_row"].tolist()
     values = part[fld].astype(object).tolist()
-    courses = part["CourseId"].astype(object).tolist()
+    courses = part["_course"].tolist()
     header = _header(fld, columns)
+    if rule == Rule.REQUIRED and fld == "CourseId" and "CourseName" in columns:
+        name = _header("CourseName", columns)
+        return [
+            f"{header} is blank on row {r}: fill it in, or give the course's name in {name}."
+            for r in rows
+        ]
     if rule == Rule.REQUIRED:
         return [f"{header} is blank on row {r}: fill it in." for r in rows]
+    if rule == Rule.COURSE_NEEDS_SERVER:
+        return [
+            f"Row {r} gives the course by name ({header} {quoted(v)}) with no Course ID: it "
+            "is resolved against the server at plan time."
+            for r, v in zip(rows, values, strict=True)
+        ]
+    if rule == Rule.TEMPLATE_EXAMPLE:
+        return [
+            f"Row {r} is an example row from the template ({header} says Yes): delete it."
+            for r in rows
+        ]
     if rule == Rule.OUT_OF_RANGE:
         bound = {
             "CourseId": "a course id of 1 or more",
@@ -153,6 +211,12 @@ def _messages(
         return [
             f"{header} on row {r} {w}: give a public https address of a JPG, PNG or GIF image."
             for r, w in zip(rows, why, strict=True)
+        ]
+    if rule == Rule.THUMBNAIL_TYPE_UNKNOWN:
+        return [
+            f"{header} on row {r} does not end in .jpg, .jpeg, .png or .gif, so the type can "
+            "only be checked online: run with --check-thumbnails."
+            for r in rows
         ]
     if rule == Rule.TIMED_NEEDS_DAYS and fld not in columns:
         return [
@@ -195,7 +259,7 @@ def _messages(
         return _group_messages(
             table,
             positions,
-            ["CourseId", "DisplayOrder"],
+            ["_course", "DisplayOrder"],
             lambda key, group, _: (
                 f"{header} {key[1]} is used {_times(len(group))} in course "
                 f"{key[0]} ({_rows_text(group)}): give each section its own position."
@@ -206,10 +270,20 @@ def _messages(
         return _group_messages(
             keyed,
             positions,
-            ["CourseId", "_key"],
+            ["_course", "_key"],
             lambda key, group, title: (
                 f"{header} {quoted(title)} is used {_times(len(group))} in "
                 f"course {key[0]} ({_rows_text(group)}): give each section its own title."
+            ),
+        )
+    if rule == Rule.SYSTEM_ID_DUPLICATE:
+        return _group_messages(
+            table,
+            positions,
+            ["_course", "SystemId"],
+            lambda key, group, value: (
+                f"{header} {quoted(value)} is used {_times(len(group))} in course {key[0]} "
+                f"({_rows_text(group)}): a System ID names one section, give each its own."
             ),
         )
     raise AssertionError(f"no message for rule {rule}")  # pragma: no cover
@@ -220,13 +294,21 @@ def _schema_findings(typed: pd.DataFrame, sheet: Sheet, bad: dict[str, pd.Series
     failures = schema_failures(typed)
     if failures.empty:
         return findings_frame()
+    # how messages name a course: its id, else its name as typed
+    names = typed["CourseName"].map(quoted, na_action="ignore")
+    typed = typed.assign(
+        _course=typed["CourseId"].astype(object).where(typed["CourseId"].notna(), names)
+    )
     parts: list[pd.DataFrame] = []
-    for (rule, fld), group in failures.groupby(["rule", "field"], sort=False):
+    for (rule_key, field_key), group in failures.groupby(["rule", "field"], sort=False):
+        rule, fld = str(rule_key), str(field_key)
         index = np.sort(group["index"].to_numpy(dtype="int64"))
         if fld in bad:  # a type (or reader) finding already covers this cell
             index = index[~bad[fld].to_numpy(dtype=bool)[index]]
         positions = index.tolist()
-        if rule == Rule.REQUIRED and fld not in sheet.columns:  # missing_column says it once
+        stood_in = fld == "CourseId" and "CourseName" in sheet.columns
+        if rule == Rule.REQUIRED and fld not in sheet.columns and not stood_in:
+            # missing_column says it once
             positions = []
         if not positions:
             continue
@@ -275,6 +357,8 @@ def validate_sheet(
     if check_thumbnails and "NewImageUrl" in sheet.columns:
         from importer.thumbnails import ThumbnailChecker, thumbnail_findings
 
+        # the online check decides what the extension could not
+        parts[2] = parts[2][parts[2]["rule"] != str(Rule.THUMBNAIL_TYPE_UNKNOWN)]
         checker = thumbnail_checker or ThumbnailChecker()
         parts.append(thumbnail_findings(typed, sheet_view, checker))
     findings = concat_findings(*parts)
@@ -324,11 +408,12 @@ def validate_file(
     sheet: str | None = None,
     delimiter: str | None = None,
     check_thumbnails: bool = False,
+    column_map: Mapping[str, str] | None = None,
 ) -> ValidationResult:
-    """Read then validate one file. Raises InputError when the file cannot be read."""
-    return validate_sheet(
-        read_sheet(path, sheet=sheet, delimiter=delimiter), check_thumbnails=check_thumbnails
-    )
+    """Read then validate one file. Raises InputError when the file cannot be read
+    (ConfigError when `column_map` names no known column; see read.read_sheet)."""
+    sheet_read = read_sheet(path, sheet=sheet, delimiter=delimiter, column_map=column_map)
+    return validate_sheet(sheet_read, check_thumbnails=check_thumbnails)
 
 
 def _texts(series: pd.Series) -> list[str | None]:
@@ -338,14 +423,28 @@ def _texts(series: pd.Series) -> list[str | None]:
 
 def summary(result: ValidationResult) -> dict[str, object]:
     """The `sections validate --format json` object (JSON-native types only)."""
+    head = _summary_head(result)
+    head["findings"] = [finding for chunk in _finding_chunks(result) for finding in chunk]
+    return head
+
+
+def write_summary_json(result: ValidationResult, out: TextIO, *, chunk: int = 50_000) -> None:
+    """Write the `summary(result)` object as JSON to `out`, the findings a chunk at a time
+    and encoded by pandas (C): a million findings never exist as one list of dicts and one
+    string. Same data as json.dumps(summary(result)); spacing and escaping may differ."""
+    head = json.dumps(_summary_head(result), ensure_ascii=False)
+    out.write(head[:-1] + ', "findings": [')
+    frame = result.findings.rename(columns={"source_row": PUBLIC_FINDING_KEYS[0]})
+    frame = frame[list(PUBLIC_FINDING_KEYS)]
+    for start in range(0, len(frame), chunk):
+        # pandas' C encoder, a chunk at a time: "[{...},{...}]" without its brackets
+        text = frame.iloc[start : start + chunk].to_json(orient="records", force_ascii=False)
+        out.write(("" if start == 0 else ",") + text[1:-1])
+    out.write("]}\n")
+
+
+def _summary_head(result: ValidationResult) -> dict[str, object]:
     sheet = result.sheet
-    frame = result.findings
-    rows = [None if pd.isna(row) else int(row) for row in frame["source_row"].tolist()]
-    texts = [_texts(frame[name]) for name in FINDING_COLUMNS[1:]]  # all but source_row
-    findings = [
-        dict(zip(PUBLIC_FINDING_KEYS, values, strict=True))
-        for values in zip(rows, *texts, strict=True)
-    ]
     return {
         "file": str(sheet.path),
         "sheet": sheet.sheet_name,
@@ -354,5 +453,20 @@ def summary(result: ValidationResult) -> dict[str, object]:
         "rows": len(sheet.raw),
         "errors": result.errors,
         "warnings": result.warnings,
-        "findings": findings,
     }
+
+
+def _finding_chunks(
+    result: ValidationResult, chunk: int = 20_000
+) -> Iterator[list[dict[str, object]]]:
+    """The findings as JSON-native dicts (PUBLIC_FINDING_KEYS), `chunk` rows at a time."""
+    frame = result.findings
+    for start in range(0, len(frame), chunk):
+        part = frame.iloc[start : start + chunk]
+        numbers: list[int] = part["source_row"].to_numpy(dtype="int64", na_value=-1).tolist()
+        rows = [None if row < 0 else row for row in numbers]  # -1: a header finding
+        texts = [_texts(part[name]) for name in FINDING_COLUMNS[1:]]  # all but source_row
+        yield [
+            dict(zip(PUBLIC_FINDING_KEYS, values, strict=True))
+            for values in zip(rows, *texts, strict=True)
+        ]

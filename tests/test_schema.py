@@ -13,7 +13,7 @@ from importer.codes import Rule
 from importer.columns import BY_FIELD, FIELDS
 from importer.findings import Finding
 from importer.read import Sheet
-from importer.schema import _PLAIN_ONE, _all_plain, is_safe_image_url, url_problems
+from importer.schema import _PLAIN_ONE, _all_plain, is_safe_image_url, type_unknown, url_problems
 from importer.validate import ValidationResult, validate_sheet
 
 FIRST_ROW = 2
@@ -193,7 +193,7 @@ def test_safe_image_urls(url: str) -> None:
         "javascript:alert(1)//a.png",
         "https://img.example.com/a.txt?x=.png",
         "https://img.example.com/a.png.html",
-        "https://img.example.com/a",
+        "https://img.example.com/brochure.PDF",
         "http://127.0.0.1/a.png",
         "http://localhost/a.png",
         "http://app.localhost/a.png",
@@ -213,6 +213,24 @@ def test_safe_image_urls(url: str) -> None:
     ],
 )
 def test_unsafe_image_urls(url: str) -> None:
+    assert is_safe_image_url(url) is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://cdn.example.com/img/12345", "https://img.example.com/a", "https://x.io/p.php?id=3"],
+)
+def test_url_without_an_image_extension_is_accepted_but_its_type_unknown(url: str) -> None:
+    """A CDN address without an extension may be an image: only the online check can tell."""
+    assert is_safe_image_url(url) is None
+    flags = type_unknown(pd.Series([url, "https://img.example.com/a.png", None]))
+    assert flags.tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://100.64.0.1/a.png", "http://[2002:7f00:1::1]/a.png", "http://[2001::1]/a.png"]
+)
+def test_shared_and_tunnel_addresses_are_not_global(url: str) -> None:
     assert is_safe_image_url(url) is not None
 
 

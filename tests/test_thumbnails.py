@@ -218,3 +218,84 @@ def test_public_name_resolving_publicly_is_checked() -> None:
         resolver=lambda host: ["93.184.216.34"], transport=httpx.MockTransport(image)
     )
     assert rule_of(checker, "https://img.example.com/a.png") is None
+
+
+# --- DNS pinning and content sniffing (a patched resolver; the transport records requests) ---
+
+
+def test_dns_rebinding_cannot_reach_a_second_address() -> None:
+    """The name resolves publicly once, then to loopback: the request still goes to the
+    vetted public address, with the original Host header and TLS server name."""
+    answers = iter([["93.184.216.34"], ["127.0.0.1"], ["127.0.0.1"]])
+    lookups: list[str] = []
+
+    def rebinding(host: str) -> list[str]:
+        lookups.append(host)
+        return next(answers)
+
+    sent: list[tuple[str, str | None, object]] = []
+
+    def image(request: httpx.Request) -> httpx.Response:
+        sent.append(
+            (request.url.host, request.headers.get("host"), request.extensions.get("sni_hostname"))
+        )
+        return httpx.Response(200, headers={"Content-Type": "image/png", "Content-Length": "10"})
+
+    checker = ThumbnailChecker(resolver=rebinding, transport=httpx.MockTransport(image))
+    assert rule_of(checker, "https://rebind.example.com/a.png") is None
+    assert lookups == ["rebind.example.com"]  # resolved once
+    assert sent == [("93.184.216.34", "rebind.example.com", "rebind.example.com")]
+
+
+def test_redirect_hop_is_resolved_and_pinned_again() -> None:
+    """Each hop gets its own single lookup; a hop resolving privately is never requested."""
+    resolved = {"a.example.com": ["93.184.216.34"], "b.example.com": ["100.64.0.9"]}
+    sent: list[str] = []
+
+    def redirect(request: httpx.Request) -> httpx.Response:
+        sent.append(str(request.url))
+        return httpx.Response(302, headers={"Location": "https://b.example.com/x.png"})
+
+    checker = ThumbnailChecker(
+        resolver=resolved.__getitem__, transport=httpx.MockTransport(redirect)
+    )
+    assert rule_of(checker, "https://a.example.com/a.png") == Rule.INVALID_THUMBNAIL_URL
+    assert sent == ["https://93.184.216.34/a.png"]
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 8, None),
+        (b"<html>not an image</html>", Rule.THUMBNAIL_NOT_IMAGE),
+    ],
+)
+def test_url_without_extension_is_judged_by_its_first_bytes(body: bytes, rule: Rule | None) -> None:
+    def serve(request: httpx.Request) -> httpx.Response:
+        headers = {"Content-Type": "image/png", "Content-Length": str(len(body))}
+        if request.method == "GET":
+            assert request.headers["range"] == "bytes=0-15"
+            return httpx.Response(206, headers=headers, content=body[:16])
+        return httpx.Response(200, headers=headers)
+
+    checker = ThumbnailChecker(
+        resolver=lambda host: ["93.184.216.34"], transport=httpx.MockTransport(serve)
+    )
+    assert rule_of(checker, "https://cdn.example.com/img/12345") == rule
+
+
+def test_extensionless_url_is_a_warning_offline_and_checked_online() -> None:
+    sheet = make_sheet([{"NewImageUrl": "https://cdn.example.com/img/12345"}])
+    offline = validate_sheet(sheet)
+    assert offline.ok and found(offline) == {(str(Rule.THUMBNAIL_TYPE_UNKNOWN), 2)}
+    assert "--check-thumbnails" in offline.findings["message"].iloc[0]
+
+    def png(request: httpx.Request) -> httpx.Response:
+        body = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
+        return httpx.Response(200, headers={"Content-Type": "image/png"}, content=body)
+
+    online_checker = ThumbnailChecker(
+        resolver=lambda host: ["93.184.216.34"], transport=httpx.MockTransport(png)
+    )
+    online = validate_sheet(sheet, check_thumbnails=True, thumbnail_checker=online_checker)
+    assert online.findings.empty  # the online check decided: an image

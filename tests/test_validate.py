@@ -72,9 +72,11 @@ def test_payload_is_the_post_body_with_plain_python_types() -> None:
 
 
 def test_payload_omits_optional_columns_the_sheet_does_not_have() -> None:
+    """Active is always sent (true by default): nothing depends on the server's default."""
     sheet = make_sheet([{}], fields=REQUIRED_FIELDS)
     (row,) = validate_sheet(sheet).valid_rows()
-    assert set(row.payload) == {*REQUIRED_FIELDS, "UnlockAfterDays"}
+    assert set(row.payload) == {*REQUIRED_FIELDS, "UnlockAfterDays", "Active"}
+    assert row.payload["Active"] is True
 
 
 def test_missing_required_column_is_reported_once_and_every_row_is_invalid() -> None:
@@ -250,3 +252,17 @@ def test_timed_without_a_days_column_says_the_column_is_missing() -> None:
     result = validate_sheet(sheet)
     assert found(result) == {("timed_needs_days", 2)}
     assert "has no Unlock after days column" in result.findings.at[0, "message"]
+
+
+def test_streamed_json_is_the_summary_exactly() -> None:
+    """write_summary_json writes the summary object in chunks (same JSON data)."""
+    import io
+
+    from importer.validate import write_summary_json
+
+    result = validate_file(Path(__file__).resolve().parents[1] / "data" / "invalid_sections.csv")
+    for chunk in (1, 3, 20_000):
+        out = io.StringIO()
+        write_summary_json(result, out, chunk=chunk)
+        assert json.loads(out.getvalue()) == summary(result)
+        assert out.getvalue().endswith("}\n") and out.getvalue().count("\n") == 1

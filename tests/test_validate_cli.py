@@ -125,3 +125,31 @@ def test_csv_cells_cannot_run_as_formulas(write) -> None:
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["rule"] for r in rows] == [Rule.FORMULA_WITHOUT_VALUE]  # reader finding only
     assert rows[0]["value"].startswith("'=")
+
+
+def test_table_has_a_severity_column_and_counts_by_rule(write) -> None:
+    """In a terminal without colour the severity is still there in words, and after the
+    table one line per rule gives its count (errors first)."""
+    result = sections("validate", str(write(INVALID)))
+    lines = result.stdout.splitlines()
+    assert "Severity" in lines[1]
+    counts = [line.split() for line in lines if line.startswith(("error ", "warning "))]
+    assert counts[0][0] == "error"
+    by_rule = {rule: int(count) for _, rule, count in counts}
+    assert by_rule[Rule.DISPLAY_ORDER_DUPLICATE] == 2 and sum(by_rule.values()) == 4
+
+
+def test_help_loads_no_heavy_library() -> None:
+    """Start-up: `sections --help` reads each command's help from its source, so it loads
+    none of pandas, pandera, httpx, openpyxl or the sandbox's server."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "importer", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "Usage:" in done.stdout
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "importer.cli" in loaded  # the measurement sees our modules
+    heavy = {"pandas", "pandera", "httpx", "openpyxl", "starlette", "uvicorn"}
+    assert loaded.isdisjoint(heavy), loaded & heavy

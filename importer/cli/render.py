@@ -27,9 +27,10 @@ def _cell(value: object) -> str:
 
 
 def findings_table(findings: pd.DataFrame, *, limit: int = MAX_TABLE_ROWS) -> Table:
-    """A rich table of findings: row, column, rule, message (errors red, warnings yellow)."""
+    """A rich table of findings: row, column, severity, rule, message (errors red, warnings
+    yellow; the Severity column says it in words for terminals without colour)."""
     table = Table(show_lines=False, header_style="bold")
-    for name in ("Row", "Column", "Rule", "Message"):
+    for name in ("Row", "Column", "Severity", "Rule", "Message"):
         table.add_column(name, overflow="fold")
     shown = findings.head(limit)
     for row, column, rule, severity, message in zip(
@@ -44,6 +45,7 @@ def findings_table(findings: pd.DataFrame, *, limit: int = MAX_TABLE_ROWS) -> Ta
         table.add_row(
             _cell(row) or "header",
             escape(_cell(column)),
+            f"[{style}]{escape(_cell(severity))}[/{style}]",
             f"[{style}]{escape(_cell(rule))}[/{style}]",
             escape(_cell(message)),
         )
@@ -57,9 +59,25 @@ def print_findings(console: Console, findings: pd.DataFrame, summary_line: str) 
         hidden = len(findings) - MAX_TABLE_ROWS
         if hidden > 0:
             console.print(f"... and {hidden} more findings (use --format csv to see them all)")
+        for line in rule_counts(findings):
+            console.print(line, highlight=False, markup=False)
     else:
         console.print("No problems found.")
     console.print(summary_line, highlight=False, markup=False)
+
+
+def rule_counts(findings: pd.DataFrame) -> list[str]:
+    """One line per rule with its count, errors first, then by count: "error    required  3"."""
+    counts = findings.groupby(["severity", "rule"], sort=False).size().reset_index(name="count")
+    counts["_order"] = (counts["severity"] != str(Severity.ERROR)).astype(int)
+    counts = counts.sort_values(["_order", "count", "rule"], ascending=[True, False, True])
+    width = max((len(str(rule)) for rule in counts["rule"]), default=0)
+    return [
+        f"{severity:<8} {rule:<{width}} {count}"
+        for severity, rule, count in zip(
+            counts["severity"], counts["rule"], counts["count"], strict=True
+        )
+    ]
 
 
 def findings_csv(findings: pd.DataFrame) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from rich.console import Console
 
 from importer.cli.render import findings_csv, print_findings
 from importer.codes import ExitCode
-from importer.validate import ValidationResult, summary, validate_file
+from importer.validate import ValidationResult, validate_file, write_summary_json
 
 
 def summary_line(result: ValidationResult) -> str:
@@ -19,7 +18,11 @@ def summary_line(result: ValidationResult) -> str:
     sheet = result.sheet
     where = []
     if sheet.sheet_name:
-        where.append(f"sheet {sheet.sheet_name!r}")
+        picked = " (the first sheet whose headers match)" if sheet.extra.get("sheet_picked") else ""
+        where.append(f"sheet {sheet.sheet_name!r}{picked}")
+    mapped = sheet.extra.get("column_map")
+    if isinstance(mapped, dict) and mapped:
+        where.append("columns " + ", ".join(f"{k!r} as {v!r}" for k, v in mapped.items()))
     if sheet.encoding:
         where.append(f"encoding {sheet.encoding}")
     if sheet.delimiter:
@@ -33,6 +36,20 @@ def summary_line(result: ValidationResult) -> str:
     return f"{text} ({', '.join(where)})" if where else text
 
 
+def parse_column_options(values: tuple[str, ...]) -> dict[str, str]:
+    """--column "Module name=Section title" (repeatable) as {"Module name": "Section title"}."""
+    mapping: dict[str, str] = {}
+    for value in values:
+        source, equals, target = value.partition("=")
+        if not equals or not source.strip() or not target.strip():
+            raise click.BadParameter(
+                f'"{value}" is not HEADER=KNOWN, e.g. "Module name=Section title"',
+                param_hint="--column",
+            )
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
 @click.command(name="validate")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=True))
 @click.option(
@@ -42,6 +59,14 @@ def summary_line(result: ValidationResult) -> str:
     help="XLSX sheet to read (default: the first visible sheet).",
 )
 @click.option("--delimiter", default=None, help="CSV delimiter (default: detected).")
+@click.option(
+    "--column",
+    "columns",
+    multiple=True,
+    metavar='"HEADER=KNOWN"',
+    help='Read your header as a known column, e.g. --column "Module name=Section title" '
+    "(repeatable).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -56,7 +81,12 @@ def summary_line(result: ValidationResult) -> str:
     help="Also fetch each thumbnail URL's headers to check it is a reachable image (<= 10 MB).",
 )
 def validate(
-    file: Path, sheet_name: str | None, delimiter: str | None, fmt: str, check_thumbnails: bool
+    file: Path,
+    sheet_name: str | None,
+    delimiter: str | None,
+    columns: tuple[str, ...],
+    fmt: str,
+    check_thumbnails: bool,
 ) -> None:
     """Check FILE (CSV or XLSX) and list every problem; nothing is sent.
 
@@ -69,10 +99,14 @@ def validate(
       sections validate outline.csv --format json
     """
     result = validate_file(
-        file, sheet=sheet_name, delimiter=delimiter, check_thumbnails=check_thumbnails
+        file,
+        sheet=sheet_name,
+        delimiter=delimiter,
+        check_thumbnails=check_thumbnails,
+        column_map=parse_column_options(columns),
     )
     if fmt == "json":
-        click.echo(json.dumps(summary(result), ensure_ascii=False))
+        write_summary_json(result, sys.stdout)
     elif fmt == "csv":
         click.echo(findings_csv(result.findings), nl=False)
     else:
