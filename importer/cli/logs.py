@@ -35,7 +35,7 @@ def setup_logging(*, quiet: bool, log_file: Path | None, console: Console | None
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("sections: %(message)s"))
     handler.setLevel(logging.ERROR if quiet else logging.WARNING)
-    handlers = [handler]
+    handlers: list[logging.Handler] = [handler]
     if log_file is not None:
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
