@@ -16,6 +16,7 @@ header; messages and logs name the account, never the secret.
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 import threading
 from collections import Counter
@@ -120,6 +121,19 @@ def _is_cert_failure(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+_MAX_SIZE = re.compile(r"(?:at most|maximum(?: page size)?(?: is)?|max\.?)\s*:?\s*(\d+)", re.I)
+
+
+def _smaller_page_size(message: str, size: int) -> int | None:
+    """The size to ask for after `size` was refused: the maximum the API names, else the
+    next of SMALLER_PAGE_SIZES; None when there is nothing smaller to try."""
+    named = _MAX_SIZE.search(message)
+    if named is not None and 0 < int(named.group(1)) < size:
+        return int(named.group(1))
+    smaller = [candidate for candidate in SMALLER_PAGE_SIZES if candidate < size]
+    return smaller[0] if smaller else None
 
 
 class RequestStats:
@@ -346,21 +360,21 @@ class NexudusClient:
         """Read pages until HasNextPage is false.
 
         A server may clamp the page size: pages keep coming until it says the list is done.
-        When it refuses the size (a 400 on the first page) the listing starts over with the
-        next smaller size in SMALLER_PAGE_SIZES. A page that adds no new record while
-        HasNextPage stays true, or more than MAX_PAGES pages, raises ListingError: such a
-        server would otherwise keep us reading forever.
+        When it refuses the size (a 400) the listing starts over with the maximum the
+        answer names ("at most 100"), else the next smaller size in SMALLER_PAGE_SIZES.
+        A page that adds no new record while HasNextPage stays true, or more than MAX_PAGES
+        pages, raises ListingError: such a server would otherwise keep us reading forever.
         """
         size = max(1, int(page_size))
         while True:
             try:
                 return self._read_pages(path, kind, params, size, keep)
             except RejectedError as exc:
-                smaller = [s for s in SMALLER_PAGE_SIZES if s < size]
-                if exc.status != 400 or not smaller:
+                smaller = _smaller_page_size(str(exc), size)
+                if exc.status != 400 or smaller is None:
                     raise
-                logger.info("the API refused page size %d (%s); trying %d", size, exc, smaller[0])
-                size = smaller[0]
+                logger.info("the API refused page size %d (%s); trying %d", size, exc, smaller)
+                size = smaller
 
     def _read_pages(
         self,

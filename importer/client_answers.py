@@ -35,7 +35,7 @@ THROTTLE_STATUSES = frozenset({409, 429})
 #: The live throttle body, e.g. "Wait 2.5 seconds".
 WAIT_TEXT = re.compile(r"Wait ([\d.]+) seconds", re.IGNORECASE)
 #: The generic live failure text ("Ooops! There was a problem while running this action...").
-OOOPS_TEXT = re.compile(r"\bO{2,}PS\b|there was a problem while running this action", re.I)
+OOOPS_TEXT = re.compile(r"\bO{3,}PS\b|there was a problem while running this action", re.I)
 #: Only the start of a body is searched (a throttle or error body is short).
 _BODY_SCAN = 4096
 _FIELD_BY_LOWER = {field.lower(): field for field in BY_FIELD}
