@@ -16,7 +16,6 @@ header; messages and logs name the account, never the secret.
 from __future__ import annotations
 
 import logging
-import re
 import ssl
 import threading
 from collections import Counter
@@ -35,6 +34,7 @@ from importer.client_answers import (
     mutation_body,
     parse_retry_after,
     raise_for_status,
+    smaller_page_size,
     throttle_wait,
 )
 from importer.credentials import (
@@ -121,19 +121,6 @@ def _is_cert_failure(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
-
-
-_MAX_SIZE = re.compile(r"(?:at most|maximum(?: page size)?(?: is)?|max\.?)\s*:?\s*(\d+)", re.I)
-
-
-def _smaller_page_size(message: str, size: int) -> int | None:
-    """The size to ask for after `size` was refused: the maximum the API names, else the
-    next of SMALLER_PAGE_SIZES; None when there is nothing smaller to try."""
-    named = _MAX_SIZE.search(message)
-    if named is not None and 0 < int(named.group(1)) < size:
-        return int(named.group(1))
-    smaller = [candidate for candidate in SMALLER_PAGE_SIZES if candidate < size]
-    return smaller[0] if smaller else None
 
 
 class RequestStats:
@@ -303,8 +290,8 @@ class NexudusClient:
                 f"section {section_id} is not on the server (HTTP 404): already deleted",
                 status=exc.status,
             ) from None
-        if response.status_code == 204 or not response.content.strip():
-            return  # No Content: nothing to check
+        if response.status_code == 204:
+            return  # No Content: nothing to check (an empty 200 is an unknown outcome)
         mutation_body(response)
 
     # -- reads: retried
@@ -370,7 +357,7 @@ class NexudusClient:
             try:
                 return self._read_pages(path, kind, params, size, keep)
             except RejectedError as exc:
-                smaller = _smaller_page_size(str(exc), size)
+                smaller = smaller_page_size(str(exc), size, SMALLER_PAGE_SIZES)
                 if exc.status != 400 or smaller is None:
                     raise
                 logger.info("the API refused page size %d (%s); trying %d", size, exc, smaller)

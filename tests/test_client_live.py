@@ -360,6 +360,7 @@ def test_delete_section_outcomes() -> None:
         httpx.Response(200, json=blocked),
         httpx.Response(200, json=envelope(ok=False, message=OOOPS)),
         httpx.Response(204),
+        httpx.Response(200),
     )
     with make(api) as client:
         assert client.delete_section(BIG_ID) is None
@@ -370,9 +371,11 @@ def test_delete_section_outcomes() -> None:
         with pytest.raises(AmbiguousError):
             client.delete_section(4)
         assert client.delete_section(5) is None
+        with pytest.raises(AmbiguousError):  # an empty 200 says nothing about the outcome
+            client.delete_section(6)
     assert api.requests[0].method == "DELETE"
     assert api.requests[0].url.path == f"/api/content/coursesections/{BIG_ID}"
-    assert client.stats.as_dict()["requests"]["delete"] == 5
+    assert client.stats.as_dict()["requests"]["delete"] == 6
 
 
 def test_get_section_found_missing_and_retried() -> None:
