@@ -34,6 +34,7 @@ from importer.client_answers import (
     mutation_body,
     parse_retry_after,
     raise_for_status,
+    smaller_page_size,
     throttle_wait,
 )
 from importer.credentials import (
@@ -290,8 +291,8 @@ class NexudusClient:
                 f"section {section_id} is not on the server (HTTP 404): already deleted",
                 status=exc.status,
             ) from None
-        if response.status_code == 204 or not response.content.strip():
-            return  # No Content: nothing to check
+        if response.status_code == 204:
+            return  # No Content: nothing to check (an empty 200 is an unknown outcome)
         mutation_body(response)
 
     # -- reads: retried
@@ -347,21 +348,21 @@ class NexudusClient:
         """Read pages until HasNextPage is false.
 
         A server may clamp the page size: pages keep coming until it says the list is done.
-        When it refuses the size (a 400 on the first page) the listing starts over with the
-        next smaller size in SMALLER_PAGE_SIZES. A page that adds no new record while
-        HasNextPage stays true, or more than MAX_PAGES pages, raises ListingError: such a
-        server would otherwise keep us reading forever.
+        When it refuses the size (a 400) the listing starts over with the maximum the
+        answer names ("at most 100"), else the next smaller size in SMALLER_PAGE_SIZES.
+        A page that adds no new record while HasNextPage stays true, or more than MAX_PAGES
+        pages, raises ListingError: such a server would otherwise keep us reading forever.
         """
         size = max(1, int(page_size))
         while True:
             try:
                 return self._read_pages(path, kind, params, size, keep)
             except RejectedError as exc:
-                smaller = [s for s in SMALLER_PAGE_SIZES if s < size]
-                if exc.status != 400 or not smaller:
+                smaller = smaller_page_size(str(exc), size, SMALLER_PAGE_SIZES)
+                if exc.status != 400 or smaller is None:
                     raise
-                logger.info("the API refused page size %d (%s); trying %d", size, exc, smaller[0])
-                size = smaller[0]
+                logger.info("the API refused page size %d (%s); trying %d", size, exc, smaller)
+                size = smaller
 
     def _read_pages(
         self,

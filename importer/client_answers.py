@@ -35,7 +35,7 @@ THROTTLE_STATUSES = frozenset({409, 429})
 #: The live throttle body, e.g. "Wait 2.5 seconds".
 WAIT_TEXT = re.compile(r"Wait ([\d.]+) seconds", re.IGNORECASE)
 #: The generic live failure text ("Ooops! There was a problem while running this action...").
-OOOPS_TEXT = re.compile(r"\bO{2,}PS\b|there was a problem while running this action", re.I)
+OOOPS_TEXT = re.compile(r"\bO{3,}PS\b|there was a problem while running this action", re.I)
 #: Only the start of a body is searched (a throttle or error body is short).
 _BODY_SCAN = 4096
 _FIELD_BY_LOWER = {field.lower(): field for field in BY_FIELD}
@@ -267,3 +267,17 @@ def as_id(value: object) -> int | None:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return None
+
+
+_MAX_SIZE = re.compile(r"(?:at most|maximum(?: page size)?(?: is)?|max\.?)\s*:?\s*(\d+)", re.I)
+
+
+def smaller_page_size(message: str, size: int, fallbacks: tuple[int, ...]) -> int | None:
+    """The page size to ask for after `size` was refused with `message`: the maximum the
+    answer names ("at most 100"), else the first of `fallbacks` below `size`; None when
+    there is nothing smaller to try."""
+    named = _MAX_SIZE.search(message)
+    if named is not None and 0 < int(named.group(1)) < size:
+        return int(named.group(1))
+    smaller = [candidate for candidate in fallbacks if candidate < size]
+    return smaller[0] if smaller else None

@@ -47,9 +47,9 @@ SLOWDOWN = 0.8
 #: ... but never below this many per minute.
 MIN_WRITE_RATE = 1.0
 #: Recovery: after this many clean seconds ...
-RECOVERY_INTERVAL = 30.0
+RECOVERY_INTERVAL = 20.0
 #: ... the rate rises by this percentage of the configured limit.
-RECOVERY_STEP_PERCENT = 5.0
+RECOVERY_STEP_PERCENT = 10.0
 HOUR = 3600.0
 
 

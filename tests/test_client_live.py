@@ -360,6 +360,7 @@ def test_delete_section_outcomes() -> None:
         httpx.Response(200, json=blocked),
         httpx.Response(200, json=envelope(ok=False, message=OOOPS)),
         httpx.Response(204),
+        httpx.Response(200),
     )
     with make(api) as client:
         assert client.delete_section(BIG_ID) is None
@@ -370,9 +371,11 @@ def test_delete_section_outcomes() -> None:
         with pytest.raises(AmbiguousError):
             client.delete_section(4)
         assert client.delete_section(5) is None
+        with pytest.raises(AmbiguousError):  # an empty 200 says nothing about the outcome
+            client.delete_section(6)
     assert api.requests[0].method == "DELETE"
     assert api.requests[0].url.path == f"/api/content/coursesections/{BIG_ID}"
-    assert client.stats.as_dict()["requests"]["delete"] == 5
+    assert client.stats.as_dict()["requests"]["delete"] == 6
 
 
 def test_get_section_found_missing_and_retried() -> None:
@@ -448,13 +451,26 @@ def test_a_clamped_page_size_is_still_read_completely() -> None:
     assert len(records) == 250 and len(api.requests) == 3
 
 
-def test_a_refused_page_size_is_asked_again_smaller() -> None:
+def test_a_refused_page_size_is_asked_again_at_the_named_maximum() -> None:
+    """`size: must be at most 100`: the listing starts over with 100 and reads it all."""
     api = Api(paged_server(250, refuse_above=100))
     with make(api) as client:
         records = client.list_sections(101, page_size=5000)
     assert len(records) == 84 and all(r["CourseId"] == 101 for r in records)
     sizes = [r.url.params["size"] for r in api.requests]
-    assert sizes[:3] == ["5000", "1000", "500"] and sizes[-1] == "100"
+    assert sizes == ["5000", "100"]
+
+
+def test_a_refused_page_size_without_a_named_maximum_steps_down() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if int(request.url.params["size"]) > 100:
+            return httpx.Response(400, json={"Message": "size is too large"})
+        return httpx.Response(200, json={"Records": [{"Id": 1}], "HasNextPage": False})
+
+    api = Api(handler)
+    with make(api) as client:
+        assert len(client.list_courses(page_size=5000)) == 1
+    assert [r.url.params["size"] for r in api.requests] == ["5000", "1000", "500", "100"]
 
 
 def test_list_courses_reads_every_page() -> None:

@@ -229,21 +229,30 @@ def write_for(pacer: Pacer, clock: FakeClock, seconds: float) -> list[float]:
 
 
 def test_the_write_rate_recovers_additively_after_clean_writes() -> None:
-    """After a throttle, +5% of the limit per 30 clean seconds, back up to the limit."""
+    """After a throttle, +10% of the limit per 20 clean seconds, back up to the limit."""
     clock = FakeClock()
     pacer = make(clock)
     pacer.throttled(5.0)
     assert pacer.write_rate == pytest.approx(48.0)
-    write_for(pacer, clock, 5.0 + 29.0)  # the pause, then not yet a full clean interval
+    write_for(pacer, clock, 5.0 + 19.0)  # the pause, then not yet a full clean interval
     assert pacer.write_rate == pytest.approx(48.0)
     write_for(pacer, clock, 2.0)
-    assert pacer.write_rate == pytest.approx(51.0)
-    write_for(pacer, clock, 30.0)
     assert pacer.write_rate == pytest.approx(54.0)
-    write_for(pacer, clock, 120.0)
+    write_for(pacer, clock, 20.0)
     assert pacer.write_rate == pytest.approx(60.0)  # never above the configured limit
     write_for(pacer, clock, 120.0)
     assert pacer.write_rate == 60.0 and pacer.write_limit == 60.0
+    assert pacer.recoveries == 2
+
+
+def test_recovery_settings_are_honoured() -> None:
+    clock = FakeClock()
+    pacer = make(clock, recovery_interval=30.0, recovery_step_percent=5.0)
+    pacer.throttled(1.0)
+    write_for(pacer, clock, 1.0 + 29.0)
+    assert pacer.write_rate == pytest.approx(48.0)
+    write_for(pacer, clock, 2.0)
+    assert pacer.write_rate == pytest.approx(51.0)
 
 
 def test_recovery_needs_answered_writes_not_just_time() -> None:
@@ -260,20 +269,20 @@ def test_recovery_needs_answered_writes_not_just_time() -> None:
     assert pacer.write_rate == pytest.approx(48.0)
     pacer.answered(write=True)
     pacer.acquire(write=True)  # one step only, however long the silence was
-    assert pacer.write_rate == pytest.approx(51.0)
+    assert pacer.write_rate == pytest.approx(54.0)
 
 
 def test_a_new_throttle_restarts_the_clean_interval() -> None:
     clock = FakeClock()
     pacer = make(clock)
     pacer.throttled(1.0)
-    write_for(pacer, clock, 25.0)
+    write_for(pacer, clock, 15.0)
     pacer.throttled(1.0)
     assert pacer.write_rate == pytest.approx(48.0 * 0.8)
-    write_for(pacer, clock, 25.0)
+    write_for(pacer, clock, 15.0)
     assert pacer.write_rate == pytest.approx(48.0 * 0.8)
-    write_for(pacer, clock, 10.0)
-    assert pacer.write_rate == pytest.approx(48.0 * 0.8 + 3.0)
+    write_for(pacer, clock, 8.0)
+    assert pacer.write_rate == pytest.approx(48.0 * 0.8 + 6.0)
 
 
 def test_a_throttled_read_slows_all_requests_not_only_writes() -> None:
