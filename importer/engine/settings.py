@@ -23,12 +23,14 @@ import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 
 from importer.credentials import Credentials
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Commands whose options are generated from these settings.
 JOB_COMMANDS: tuple[str, ...] = ("plan", "import", "batch")
@@ -97,6 +99,8 @@ class TargetSettings:
     )
 
     def timeout(self) -> httpx.Timeout:
+        import httpx  # here, so `sections --help` never loads it
+
         """The client's timeouts: connect (and pool) and read (and write)."""
         return httpx.Timeout(
             connect=self.connect_timeout,
