@@ -4,8 +4,9 @@ Values come from python-calamine (Rust, several times faster than openpyxl); for
 found by a streaming byte search over the sheet XML, since calamine gives values only. Before
 calamine sees a sheet, its XML is checked: entity declarations (XML bombs) are refused, the
 claimed <dimension> is ignored, and cells far to the right of the table (a lone cell at
-XFD1048576 would make a grid of 17 billion cells) are cut out and reported once. Kept apart
-from read.py so CSV-only runs never import it.
+XFD1048576 would make a grid of 17 billion cells) are cut out and reported once. The XML is
+also proven well-formed (calamine reads past damage). python-calamine is imported only when a
+workbook is read.
 """
 
 from __future__ import annotations

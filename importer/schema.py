@@ -1,9 +1,11 @@
 """The row rules: one Pandera model over the typed table, and the thumbnail URL rules.
 
 `CourseSection` is the one place where the business rules for a row (and for rows of the same
-course) live. Each check is named with its `importer.codes.Rule` value, so a failure case maps
-straight to a finding. Checks are vectorised (no element-wise checks): the schema checks a
-million valid rows in about a second on a 2-core machine (benchmarks/bench_validate.py).
+course) live. Each check is named with its `importer.codes.Rule` value (or listed in
+RENAMED_CHECKS), so a failure maps straight to a finding. Checks are vectorised (no
+element-wise checks); `schema_failures` lets pandera check the columns and dtypes and reads
+the checks' boolean results itself, so a million failing rows cost no more than a million
+passing ones (benchmarks/bench_reading.py).
 
 `is_safe_image_url` is the one definition of an acceptable thumbnail address; the schema and
 `importer.thumbnails` (which re-checks every redirect hop) both call it.
