@@ -69,7 +69,9 @@ class XlsxRead:
     outside_example: str = ""  # the first such cell's reference, e.g. "XFD1048576"
 
 
-def read_xlsx(path: Path, sheet: str | None, *, header_matches: Any = None) -> XlsxRead:
+def read_xlsx(
+    path: Path, sheet: str | None, *, header_matches: Callable[[list[str]], bool] | None = None
+) -> XlsxRead:
     """Read one worksheet's cached values as text (row i = spreadsheet row i).
 
     :param sheet: the sheet's name (exact, else ignoring case and spaces); None picks the first
@@ -120,13 +122,16 @@ def read_xlsx(path: Path, sheet: str | None, *, header_matches: Any = None) -> X
             rows = load(chosen).to_python(skip_empty_area=False)
     data, outside, example = sheet_xml(chosen)
     width = max((len(r) for r in rows), default=0)
-    formulas = _formulas_without_value(data, width)
-    height = max([len(rows), *(r for r, _ in formulas)])
-    width = max([width, *(c + 1 for _, c in formulas)])
+    # a value-less formula outside the cells with values sits in a blank row or column, which
+    # the reader drops anyway: only the ones inside can become findings
+    formulas = {
+        (row, col): text
+        for (row, col), text in _formulas_without_value(data, width).items()
+        if row <= len(rows) and col < width
+    }
     for row in rows:
         if len(row) < width:
             row.extend([""] * (width - len(row)))
-    rows.extend([[""] * width for _ in range(height - len(rows))])
     frame = pd.DataFrame(
         {column: _column_text(cells) for column, cells in enumerate(zip(*rows, strict=True))},
         columns=range(width),
