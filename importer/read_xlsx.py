@@ -4,8 +4,9 @@ Values come from python-calamine (Rust, several times faster than openpyxl); for
 found by a streaming byte search over the sheet XML, since calamine gives values only. Before
 calamine sees a sheet, its XML is checked: entity declarations (XML bombs) are refused, the
 claimed <dimension> is ignored, and cells far to the right of the table (a lone cell at
-XFD1048576 would make a grid of 17 billion cells) are cut out and reported once. Kept apart
-from read.py so CSV-only runs never import it.
+XFD1048576 would make a grid of 17 billion cells) are cut out and reported once. The XML is
+also proven well-formed (calamine reads past damage). python-calamine is imported only when a
+workbook is read.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ class XlsxRead:
     outside_example: str = ""  # the first such cell's reference, e.g. "XFD1048576"
 
 
-def read_xlsx(path: Path, sheet: str | None, *, header_matches: Any = None) -> XlsxRead:
+def read_xlsx(
+    path: Path, sheet: str | None, *, header_matches: Callable[[list[str]], bool] | None = None
+) -> XlsxRead:
     """Read one worksheet's cached values as text (row i = spreadsheet row i).
 
     :param sheet: the sheet's name (exact, else ignoring case and spaces); None picks the first
@@ -119,13 +122,16 @@ def read_xlsx(path: Path, sheet: str | None, *, header_matches: Any = None) -> X
             rows = load(chosen).to_python(skip_empty_area=False)
     data, outside, example = sheet_xml(chosen)
     width = max((len(r) for r in rows), default=0)
-    formulas = _formulas_without_value(data, width)
-    height = max([len(rows), *(r for r, _ in formulas)])
-    width = max([width, *(c + 1 for _, c in formulas)])
+    # a value-less formula outside the cells with values sits in a blank row or column, which
+    # the reader drops anyway: only the ones inside can become findings
+    formulas = {
+        (row, col): text
+        for (row, col), text in _formulas_without_value(data, width).items()
+        if row <= len(rows) and col < width
+    }
     for row in rows:
         if len(row) < width:
             row.extend([""] * (width - len(row)))
-    rows.extend([[""] * width for _ in range(height - len(rows))])
     frame = pd.DataFrame(
         {column: _column_text(cells) for column, cells in enumerate(zip(*rows, strict=True))},
         columns=range(width),

@@ -1,9 +1,11 @@
 """The row rules: one Pandera model over the typed table, and the thumbnail URL rules.
 
 `CourseSection` is the one place where the business rules for a row (and for rows of the same
-course) live. Each check is named with its `importer.codes.Rule` value, so a failure case maps
-straight to a finding. Checks are vectorised (no element-wise checks): the schema checks a
-million valid rows in about a second on a 2-core machine (benchmarks/bench_validate.py).
+course) live. Each check is named with its `importer.codes.Rule` value (or listed in
+RENAMED_CHECKS), so a failure maps straight to a finding. Checks are vectorised (no
+element-wise checks); `schema_failures` lets pandera check the columns and dtypes and reads
+the checks' boolean results itself, so a million failing rows cost no more than a million
+passing ones (benchmarks/bench_reading.py).
 
 `is_safe_image_url` is the one definition of an acceptable thumbnail address; the schema and
 `importer.thumbnails` (which re-checks every redirect hop) both call it.
@@ -193,11 +195,27 @@ def _all_plain(urls: list[str]) -> bool:
     return _PLAIN_LINES.fullmatch(joined) is not None
 
 
+#: While `schema_failures` runs, the URL column's array and whether all its URLs are plain:
+#: two checks read the same column, and one pass over a million URLs is enough.
+_PLAIN_MEMO: list[tuple[object, bool]] = []
+
+
+def _column_all_plain(urls: pd.Series) -> bool:
+    """`_all_plain` of the present URLs, remembered for the column being validated."""
+    for array, verdict in _PLAIN_MEMO:
+        if array is urls.array:
+            return verdict
+    verdict = _all_plain(urls.dropna().tolist())
+    if _PLAIN_MEMO:  # schema_failures is running: remember it for the other check
+        _PLAIN_MEMO.append((urls.array, verdict))
+    return verdict
+
+
 def url_problems(urls: pd.Series, *, allow_hosts: Collection[str] = ()) -> pd.Series:
     """`is_safe_image_url` over a Series, once per distinct URL (NA for blank or safe)."""
-    present = urls.dropna()
-    if _all_plain(present.tolist()):
+    if _column_all_plain(urls):
         return pd.Series(pd.NA, index=urls.index, dtype="str")
+    present = urls.dropna()
     present = present[[_PLAIN_ONE.fullmatch(url) is None for url in present.tolist()]]
     distinct = pd.unique(present)
     reasons = {url: is_safe_image_url(url, allow_hosts=allow_hosts) for url in distinct}
@@ -208,10 +226,10 @@ def type_unknown(urls: pd.Series) -> pd.Series:
     """True where an acceptable URL has no .jpg, .jpeg, .png or .gif extension, so only the
     online check (--check-thumbnails) can tell whether it is an image."""
     unknown = pd.Series(False, index=urls.index)
+    if _column_all_plain(urls):
+        return unknown
     present = urls.dropna()
     texts: list[str] = present.tolist()
-    if _all_plain(texts):
-        return unknown
     flags = [_PLAIN_ONE.fullmatch(url) is None and _type_unknown_one(url) for url in texts]
     unknown.loc[present.index[np.array(flags, dtype=bool)]] = True
     return unknown
@@ -233,9 +251,12 @@ def title_key(title: str) -> str:
 def _title_keys(titles: pd.Series) -> pd.Series:
     """`title_key` of every title; ASCII-only columns (the usual case) in one vectorised call,
     where NFC changes nothing and casefold is lower."""
-    present: list[str] = titles.dropna().tolist()
-    if "".join(present).isascii():
-        return titles.str.lower()
+    present = titles.dropna()
+    texts: list[str] = present.tolist()
+    joined = "\x00".join(texts)
+    if joined.isascii() and joined.count("\x00") == len(texts) - 1:
+        lowered = joined.lower().split("\x00") if texts else []  # one C call, not a million
+        return pd.Series(lowered, index=present.index, dtype="str").reindex(titles.index)
     return titles.map(title_key, na_action="ignore")
 
 
@@ -413,8 +434,17 @@ def schema_failures(table: pd.DataFrame) -> pd.DataFrame:
     global _STRUCTURE
     if _STRUCTURE is None:
         _STRUCTURE = _structure_only()
+    _PLAIN_MEMO[:] = [(None, False)]  # a placeholder: memoise while the checks run
     try:
-        _STRUCTURE.validate(table, lazy=True)
+        return _run_checks(table, _STRUCTURE)
+    finally:
+        _PLAIN_MEMO.clear()
+
+
+def _run_checks(table: pd.DataFrame, structure: pa.DataFrameSchema) -> pd.DataFrame:
+    """The body of `schema_failures` (which sets up and clears the URL memo around it)."""
+    try:
+        structure.validate(table, lazy=True)
     except pa.errors.SchemaErrors as errors:  # a bug in normalise.py, not a data problem
         raise RuntimeError(f"typed table does not match the schema: {errors}") from None
     schema = CourseSection.to_schema()
