@@ -44,7 +44,13 @@ from importer.errors import ConfigError
 from importer.read import Sheet
 from importer.read_csv import DELIMITERS
 from importer.report_html import render_html
-from importer.safe_io import atomic_path, atomic_write_text, neutralise, neutralise_frame
+from importer.safe_io import (
+    atomic_path,
+    atomic_write_text,
+    is_missing,
+    neutralise,
+    neutralise_frame,
+)
 
 RESULTS_CSV = "results.csv"
 ERRORS_CSV = "errors.csv"
@@ -85,7 +91,7 @@ class RunReport:
     sheet: Sheet  # the person's original headers and cells (Sheet.raw), path, format
     results: pd.DataFrame  # the results frame: source_row, course_id, ..., errors
     findings: pd.DataFrame  # validation findings (findings.FINDING_COLUMNS)
-    summary: dict  # from the engine; never credentials (secret-named keys are dropped anyway)
+    summary: dict[str, Any]  # from the engine; never credentials (secret keys dropped)
     plan: pd.DataFrame | None = None
 
 
@@ -177,7 +183,8 @@ def _row_errors(report: RunReport, results: pd.DataFrame) -> pd.Series:
         bad = findings[findings["severity"] == Severity.ERROR]
         on_rows = bad[bad["source_row"].notna()]
         for row, group in on_rows.groupby("source_row", sort=False):
-            by_row[int(row)] = "; ".join(dict.fromkeys(group["message"].astype(str)))
+            messages = dict.fromkeys(group["message"].astype(str))
+            by_row[int(row)] = "; ".join(messages)  # type: ignore[arg-type]
         header = "; ".join(dict.fromkeys(bad[bad["source_row"].isna()]["message"].astype(str)))
     out = []
     for row, text, status in zip(results.index, errors, results["status"].astype(str), strict=True):
@@ -301,8 +308,9 @@ def _write_xlsx(
     letter = ws.cell(header_row, where[ERROR_HEADER]).column_letter
     ws.column_dimensions[letter].width = max(ws.column_dimensions[letter].width or 0, 60)
 
-    values = results.assign(_fix=needs_fix.to_numpy())
-    for row, item in values.iterrows():
+    marked = results.assign(_fix=needs_fix.to_numpy())
+    for row, record in marked.iterrows():
+        item: Any = record
         target = rows.get(row)
         if target is None:
             continue
@@ -320,7 +328,7 @@ def _write_xlsx(
 
 
 def _section_cell(value: object) -> object:
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+    if is_missing(value):
         return None
     try:
         return int(value)  # type: ignore[call-overload]
@@ -340,7 +348,7 @@ def _put(ws: Any, row: int, col: int, value: object) -> Any:
 def _xlsx_text(value: object) -> str:
     """Neutralised text without the control characters a workbook cannot hold (openpyxl
     raises IllegalCharacterError on them, e.g. in an API error message)."""
-    return ILLEGAL_CHARACTERS_RE.sub("", neutralise(value))
+    return str(ILLEGAL_CHARACTERS_RE.sub("", neutralise(value)))
 
 
 def _load_copy(sheet: Sheet) -> openpyxl.Workbook | None:
@@ -417,7 +425,7 @@ def _jsonable(value: Any) -> Any:
         return _jsonable(value.value)
     if isinstance(value, np.generic):
         return _jsonable(value.item())
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+    if is_missing(value):
         return None
     if isinstance(value, int):
         return int(value)
@@ -433,7 +441,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _course_key(value: object) -> str:
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)) or value == "":
+    if is_missing(value) or value == "":
         return "unknown"
     try:
         return str(int(value))  # type: ignore[call-overload]

@@ -320,9 +320,9 @@ def _display_handle_progress(min_interval: float) -> Callable[[ProgressEvent], N
             return
         last[0] = now
         if "h" not in handle:
-            handle["h"] = display(HTML(_html_bar(event)), display_id=True)
+            handle["h"] = display(HTML(_html_bar(event)), display_id=True)  # type: ignore[no-untyped-call]
         else:
-            handle["h"].update(HTML(_html_bar(event)))
+            handle["h"].update(HTML(_html_bar(event)))  # type: ignore[no-untyped-call]
 
     return update
 
@@ -354,12 +354,12 @@ def report_links(report_dir: str | Path | None) -> Any:
     from IPython.display import FileLinks, Markdown
 
     if report_dir is None or not Path(report_dir).is_dir():
-        return Markdown("_No report folder was written._")
+        return Markdown("_No report folder was written._")  # type: ignore[no-untyped-call]
     try:
         shown = os.path.relpath(report_dir, Path.cwd())
     except ValueError:  # another drive on Windows
         shown = str(report_dir)
-    return FileLinks(shown)
+    return FileLinks(shown)  # type: ignore[no-untyped-call]
 
 
 def start_sandbox(db_path: str | Path | None = None) -> tuple[Any, Any]:

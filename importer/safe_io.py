@@ -99,15 +99,18 @@ def atomic_write_text(path: str | Path, text: str, *, encoding: str = "utf-8") -
     atomic_write_bytes(path, text.encode(encoding))
 
 
+def is_missing(value: object) -> bool:
+    """None, NaN, NaT or pd.NA: a cell with nothing in it (pd.isna, for one scalar)."""
+    return value is None or bool(pd.api.types.is_scalar(value) and pd.isna(value))  # type: ignore[call-overload]
+
+
 def neutralise(value: object) -> str:
     """Text of one output cell, prefixed with "'" when a spreadsheet would run it as a formula.
 
     None and missing values become "". Anything else is `str(value)`, unchanged unless it
     starts with one of FORMULA_PREFIXES.
     """
-    if value is None:
-        return ""
-    if pd.api.types.is_scalar(value) and pd.isna(value):
+    if is_missing(value):
         return ""
     text = value if isinstance(value, str) else str(value)
     if text.startswith(FORMULA_PREFIXES):
@@ -142,5 +145,5 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         changed = _neutralise_column(column)
         if changed is not None:
-            out.isetitem(position, changed)
+            out.isetitem(position, changed)  # type: ignore[arg-type]
     return out

@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from openpyxl import Workbook
 from openpyxl.comments import Comment
@@ -248,7 +248,7 @@ class _FixedTimeZip(zipfile.ZipFile):
     def writestr(
         self,
         zinfo_or_arcname: str | zipfile.ZipInfo,
-        data: bytes | str,
+        data: Any,
         compress_type: int | None = None,
         compresslevel: int | None = None,
     ) -> None:
@@ -262,7 +262,7 @@ class _FixedTimeZip(zipfile.ZipFile):
     def write(
         self,
         filename: str | os.PathLike[str],
-        arcname: str | None = None,
+        arcname: Any = None,
         compress_type: int | None = None,
         compresslevel: int | None = None,
     ) -> None:

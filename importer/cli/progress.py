@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 import click
 from rich.console import Console
@@ -67,7 +68,7 @@ class ProgressDisplay:
         self._last_line = float("-inf")
         self._last_phase = ""
         self._progress: Progress | None = None
-        self._task: int | None = None
+        self._task: Any = None
 
     def __enter__(self) -> ProgressDisplay:
         if self.terminal and not self.quiet:

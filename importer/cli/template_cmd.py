@@ -16,7 +16,7 @@ def _format_for(fmt: str | None, output: Path | None) -> str:
     if fmt is None:
         return "xlsx" if suffix == "xlsx" else "csv"
     if suffix in templates.FORMATS and suffix != fmt:
-        raise click.UsageError(f"--format {fmt} does not match the output name {output.name}")
+        raise click.UsageError(f"--format {fmt} does not match the output name {suffix}")
     return fmt
 
 
