@@ -207,8 +207,6 @@ class NexudusClient:
             on_refresh=self.stats.count_refresh,
         )
         self.client_id = self._tokens.client_id
-        for name in ("httpx", "httpcore"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         if isinstance(verify, str):  # a CA bundle path (httpx 0.28 wants a context)
             verify = ssl.create_default_context(cafile=verify)
         if transport is None:

@@ -156,22 +156,6 @@ class Pacer:
         """The configured write rate: recovery never goes above it."""
         return self._writes.limit
 
-    @property
-    def request_interval(self) -> float:
-        """Seconds between any two requests at the current request rate."""
-        with self._lock:
-            return self._request_interval()
-
-    @property
-    def write_interval(self) -> float:
-        """Seconds between two writes at the current write rate."""
-        with self._lock:
-            return self._write_interval()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
     def acquire(self, *, write: bool) -> float:
         """Block until a request may be sent; return the clock time of its slot.
 

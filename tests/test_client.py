@@ -599,13 +599,13 @@ def test_bad_base_url_and_disabled_verification_are_config_errors() -> None:
 
 
 def test_default_client_settings() -> None:
-    """Timeouts 10/30/30/10 s, no redirects, httpx loggers at WARNING."""
+    """Timeouts 10/30/30/10 s, no redirects; logger levels are the CLI's job, not the client's."""
+    logging.getLogger("httpx").setLevel(logging.NOTSET)
     with NexudusClient(BASE, CREDS) as client:
         timeout = client._http.timeout
         assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (10, 30, 30, 10)
         assert client._http.follow_redirects is False
-    assert logging.getLogger("httpx").level == logging.WARNING
-    assert logging.getLogger("httpcore").level == logging.WARNING
+    assert logging.getLogger("httpx").level == logging.NOTSET
 
 
 def test_cancelled_pacer_stops_the_client_before_sending() -> None:

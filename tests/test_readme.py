@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,14 +18,12 @@ def _block(name: str) -> str:
 def test_python_example_runs_and_prints_what_it_says(tmp_path: Path) -> None:
     """The library walk-through validates the sample and plans it against a sandbox."""
     code = _block("python-example").replace("/tmp/reports", str(tmp_path / "reports"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUDUS_")}
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-        env=env,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()

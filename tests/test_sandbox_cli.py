@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -23,14 +22,12 @@ FIRST_LINE = re.compile(r"^Nexudus sandbox listening on (http://127\.0\.0\.1:(\d
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """The CLI sandbox on a free port; yields (process, base url)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUDUS_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "importer", "sandbox", "--port", "0",
          "--db", str(tmp_path / "cli.sqlite3"), "--control"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
     )  # fmt: skip
     try:
         assert process.stdout is not None
