@@ -153,8 +153,9 @@ class SendPolicy:
         min=0,
     )
     breaker: int = option(
-        5,
-        "Stop (exit 4) after this many server or network failures in a row; 0 never stops.",
+        12,
+        "Stop (exit 4) after this many server or network failures in a row; 0 never stops. "
+        "Live accounts fail in bursts of about five answers, which must not stop a run.",
         min=0,
     )
     max_attempts: int = option(
