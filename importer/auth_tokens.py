@@ -113,12 +113,16 @@ class TokenKeeper:
         try:
             response = self._post_form(form, {"client_id": self.client_id})
         except AmbiguousError as exc:
-            raise TransportError(f"could not get a token from {self._host} ({exc.cause})") from None
+            raise TransportError(
+                f"could not get a token from {self._host} ({exc.cause})", connected=True
+            ) from None
         status = response.status_code
         if status in THROTTLE_STATUSES:
             raise_for_status(response)  # ThrottledError: certainly not applied
         if status >= 400 and is_ooops(response):
-            raise TransportError(f"could not get a token from {self._host} (HTTP {status} Ooops)")
+            raise TransportError(
+                f"could not get a token from {self._host} (HTTP {status} Ooops)", connected=True
+            )
         if status in (400, 401, 403):
             grant = form["grant_type"].replace("_", " ")
             raise AuthError(
@@ -132,14 +136,18 @@ class TokenKeeper:
                 "check --api-url (the API root, e.g. https://spaces.nexudus.com)"
             )
         if not 200 <= status < 300:
-            raise TransportError(f"could not get a token from {self._host} (HTTP {status})")
+            raise TransportError(
+                f"could not get a token from {self._host} (HTTP {status})", connected=True
+            )
         try:
             body = response.json()
         except ValueError:
             body = None
         access = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(access, str) or not access:
-            raise TransportError(f"the token answer from {self._host} had no access_token")
+            raise TransportError(
+                f"the token answer from {self._host} had no access_token", connected=True
+            )
         if not is_header_safe(access):
             raise AuthError(
                 f"the token answer from {self._host} is not a valid header value; check --api-url"

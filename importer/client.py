@@ -145,6 +145,12 @@ class RequestStats:
             if error is not None:
                 self.errors[error] += 1
 
+    @property
+    def answered(self) -> int:
+        """How many requests got an HTTP answer (0: the server was never reached)."""
+        with self._lock:
+            return sum(self.statuses.values())
+
     def count_refresh(self) -> None:
         with self._lock:
             self.refreshes += 1

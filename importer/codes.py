@@ -120,14 +120,18 @@ class ExitCode(IntEnum):
     INVALID_INPUT = 2  # input invalid or unreadable, nothing sent
     CONFIG = 3  # configuration, authentication, permission or lock problem
     RESUMABLE = 4  # stopped early; run the same command again to continue
+    INTERNAL = 5  # a bug: an unexpected error, details only in --log-file
 
 
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "every valid row is on the server (created now or already there)",
     ExitCode.ROWS_FAILED: "some rows failed at the API or need a decision (see errors.csv)",
     ExitCode.INVALID_INPUT: "the input is invalid or unreadable; nothing was sent",
-    ExitCode.CONFIG: "configuration, authentication, permission or lock problem",
+    ExitCode.CONFIG: "configuration, authentication, permission or lock problem, or the API "
+    "was never reached",
     ExitCode.RESUMABLE: "stopped early but resumable: run the same command again to continue",
+    ExitCode.INTERNAL: "internal error (a bug): details in the --log-file; rows already sent are "
+    "recorded in the ledger",
 }
 
 #: What exit 0 means for `sections plan` / `--dry-run`: nothing is sent, so the usual

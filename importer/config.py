@@ -153,6 +153,8 @@ def load_config(
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{filename} is not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{filename} is not a text file (TOML must be UTF-8)") from None
     except OSError as error:
         raise ConfigError(f"{filename} cannot be read: {error.strerror}") from None
     _refuse_secrets(data, filename)

@@ -41,6 +41,10 @@ class ConfigError(ImporterError):
     """Configuration or options are wrong; the message says which and how to fix it."""
 
 
+class LedgerError(ConfigError):
+    """The ledger could not be written (full or read-only disk): the run stops at once."""
+
+
 class LockedError(ImporterError):
     """Another run holds the lock on the same state folder or inbox."""
 
@@ -107,7 +111,12 @@ class ThrottledError(ApiError):
 
 
 class TransportError(ApiError):
-    """The connection could not be made; the request was certainly not sent."""
+    """The request was certainly not applied: no connection could be made (`connected`
+    False), or a token request went unanswered (True: the server was reached)."""
+
+    def __init__(self, message: str, *, connected: bool = False) -> None:
+        super().__init__(message)
+        self.connected = connected
 
 
 class TlsError(TransportError):

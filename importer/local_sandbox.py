@@ -55,7 +55,10 @@ def start_sandbox(db_path: str | Path | None = None, *, control: bool = False) -
     db = Path(db_path).resolve() if db_path else None
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
-    return SandboxServer(SandboxConfig(db_path=db, control=control)).start()
+    try:
+        return SandboxServer(SandboxConfig(db_path=db, control=control)).start()
+    except (OSError, ValueError) as error:  # a data file that is not the sandbox's, no port
+        raise ConfigError(str(error)) from None
 
 
 def sandbox_ledger_scope(db_path: str | Path | None = None) -> str:

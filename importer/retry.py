@@ -135,10 +135,16 @@ class _RetryAfterOrJitter(wait_base):
 
 
 def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "no exception"
+    """The failure in plain words for a person (class names stay in the --log-file)."""
     status = getattr(exc, "status", None)
-    return f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
+    http = f" (HTTP {status})" if status else ""
+    if isinstance(exc, ThrottledError):
+        return f"the API asked us to slow down{http}"
+    if isinstance(exc, AmbiguousError):
+        return f"an unclear answer{http}"
+    if isinstance(exc, TransportError):
+        return "no connection to the API"
+    return f"an error{http}"
 
 
 def _sleeper(policy: RetryPolicy) -> Callable[[float], None]:
@@ -163,13 +169,14 @@ def _run(
         wait = state.upcoming_sleep
         # Class, status, attempt and wait only: never headers or bodies.
         logger.warning(
-            "%s failed with %s on attempt %d of %d; retrying in %.2fs",
+            "%s: %s; trying again in %.1fs (attempt %d of %d)",
             what,
             _describe(exc),
+            wait,
             state.attempt_number,
             policy.tries,
-            wait,
         )
+        logger.debug("%s failed with %s", what, type(exc).__name__)
         if on_retry is not None and exc is not None:
             on_retry(exc, state.attempt_number, wait)
 
@@ -192,14 +199,14 @@ def call_create(
     Raises at once: AmbiguousError, RejectedError, AuthError, NotFoundError, TlsError and a
     ThrottledError over the cap; raises the last error when tries or deadline run out.
     """
-    return _run(fn, policy or RetryPolicy(), is_safe_to_resend, on_retry, "create")
+    return _run(fn, policy or RetryPolicy(), is_safe_to_resend, on_retry, "writing a section")
 
 
 def call_read(
     fn: Callable[[], T], policy: RetryPolicy | None = None, *, on_retry: OnRetry | None = None
 ) -> T:
     """Call an idempotent `fn` (a GET): also retries AmbiguousError (timeouts, 5xx)."""
-    return _run(fn, policy or RetryPolicy(), is_safe_to_reread, on_retry, "read")
+    return _run(fn, policy or RetryPolicy(), is_safe_to_reread, on_retry, "reading the server")
 
 
 # -- what a write's final failure means for the run -------------------------------------------

@@ -123,3 +123,16 @@ def assert_exactly_once(url: str, data: Sequence[Row], *, others: int = 0) -> No
     assert not missing, f"missing on the server: {missing[:5]}"
     assert not doubled, f"duplicates on the server: {doubled}"
     assert sum(held.values()) == len(wanted) + others
+
+
+#: The environment a child `sections` process logs in with (conftest removed NEXUDUS_*).
+CREATOR_ENV = {"NEXUDUS_USERNAME": "creator@example.com", "NEXUDUS_PASSWORD": "creator"}
+#: FAST as command-line flags.
+FAST_FLAGS = (
+    "--writes-per-minute",
+    "60000",
+    "--requests-per-minute",
+    "120000",
+    "--min-interval",
+    "0",
+)

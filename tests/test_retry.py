@@ -176,14 +176,20 @@ def test_concurrent_calls_do_not_share_attempt_counters() -> None:
 
 
 def test_on_retry_and_log_report_class_attempt_and_wait(caplog: pytest.LogCaptureFixture) -> None:
-    """Each retry calls on_retry(exc, attempt, wait) and logs a WARNING naming the class."""
+    """Each retry calls on_retry(exc, attempt, wait) and logs a WARNING in plain words;
+    the exception's class is only in the DEBUG record (the --log-file)."""
     pol, _ = policy()
     seen: list[tuple[str, int, float]] = []
-    fn = failing([throttle(3.0)])
-    with caplog.at_level(logging.WARNING, logger="importer.retry"):
+    fn = failing([throttle(3.0), TransportError("x")])
+    with caplog.at_level(logging.DEBUG, logger="importer.retry"):
         call_create(fn, pol, on_retry=lambda e, n, w: seen.append((type(e).__name__, n, w)))
-    assert seen == [("ThrottledError", 1, 3.0)]
-    assert "ThrottledError" in caplog.text and "409" in caplog.text
+    assert seen[0] == ("ThrottledError", 1, 3.0) and seen[1][:2] == ("TransportError", 2)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "slow down (HTTP 409)" in warnings[0] and "attempt 1 of" in warnings[0]
+    assert "no connection to the API" in warnings[1]
+    assert not any("Error" in text for text in warnings)
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any("ThrottledError" in text for text in debug)
 
 
 def test_is_safe_to_resend_predicate() -> None:

@@ -33,7 +33,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
     Exit codes: 0 all valid rows are on the server; 1 some rows failed at the API;
     2 input invalid, nothing sent; 3 configuration, authentication or lock problem;
-    4 stopped early, run the same command again to continue.
+    4 stopped early, run the same command again to continue; 5 internal error (a bug).
     """
     ctx.default_map = config_default_map(load_config(config_path))
 
@@ -87,4 +87,16 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"{error.strerror or type(error).__name__}{where}", ExitCode.CONFIG)
     except KeyboardInterrupt:
         fail("interrupted", ExitCode.RESUMABLE)
+    except MemoryError:  # a huge input (validation of a big file with many findings)
+        fail(
+            "ran out of memory: the input is too large for the memory this machine gives the "
+            "process; split the file into smaller ones",
+            ExitCode.INVALID_INPUT,
+        )
+    except Exception as error:  # a bug: one line here, the traceback only in --log-file
+        from importer.cli.logs import log_internal_error
+
+        logged = log_internal_error(error)
+        where = "the traceback is in the --log-file" if logged else "please report this bug"
+        fail(f"internal error ({type(error).__name__}); {where}", ExitCode.INTERNAL)
     sys.exit(int(code or 0))

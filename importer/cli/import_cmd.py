@@ -120,7 +120,7 @@ def _run(
         # else: run_job reads NEXUDUS_* after validating, so an invalid file is reported
         # (exit 2) even without credentials; missing ones are AuthError -> exit 3, one line
         cancel = threading.Event()
-        with _sigint_sets(cancel), display:
+        with _signals_cancel(cancel), display:
             result = run_job(settings, progress=display, cancel=cancel)
         logging.getLogger(__name__).info(
             "%s; report: %s; exit %d", result.message, result.report_dir, int(result.exit_code)
@@ -143,9 +143,9 @@ def _with_sandbox(
 
 
 @contextlib.contextmanager
-def _sigint_sets(cancel: threading.Event) -> Iterator[None]:
-    """First Ctrl-C: finish the requests in flight, record them, write the report (exit 4).
-    A second Ctrl-C interrupts at once."""
+def _signals_cancel(cancel: threading.Event) -> Iterator[None]:
+    """First Ctrl-C (or SIGTERM, as systemd and `kill` send): finish the requests in flight,
+    record them, write the report (exit 4). A second one interrupts at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -156,11 +156,12 @@ def _sigint_sets(cancel: threading.Event) -> Iterator[None]:
         cancel.set()
         click.echo("Stopping after the requests in flight (Ctrl-C again to quit now)...", err=True)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {each: signal.signal(each, handler) for each in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for each, before in previous.items():
+            signal.signal(each, before)
 
 
 def course_table(results: pd.DataFrame) -> Table:
@@ -187,6 +188,8 @@ def _print_summary(result: JobResult) -> None:
     if result.exit_code == ExitCode.CONFIG and _nothing_done(result.results):
         # Credentials, permissions, URL: one line, like every other "cannot start" error.
         click.echo(f"sections: {result.message}", err=True)
+        if result.report_dir is not None:
+            click.echo(f"Report: {result.report_dir}")
         return
     console = Console(soft_wrap=True)
     if not console.is_terminal:  # a log or a pipe: never squeeze status names into "dupl…"

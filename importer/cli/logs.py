@@ -54,3 +54,21 @@ def setup_logging(*, quiet: bool, log_file: Path | None, console: Console | None
         root.addHandler(each)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def log_internal_error(error: BaseException) -> bool:
+    """Write `error` with its traceback to the --log-file handlers only (never to a person's
+    terminal); True when a log file received it."""
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    record = logging.getLogger("importer").makeRecord(
+        "importer",
+        logging.ERROR,
+        __file__,
+        0,
+        "internal error",
+        (),
+        exc_info=(type(error), error, error.__traceback__),
+    )
+    for handler in files:
+        handler.handle(record)
+    return bool(files)

@@ -27,7 +27,14 @@ from importer.engine.plan import adoptions, classify, fetch_server_state
 from importer.engine.rows import InvalidRow, RowOutcome, RowState, plan_frame, results_frame
 from importer.engine.send import POLL_SECONDS, Sender, SendItem, SendResult, StopReason
 from importer.engine.settings import JobSettings
-from importer.errors import AuthError, ConfigError, ImporterError, ThrottledError, TlsError
+from importer.errors import (
+    AuthError,
+    ConfigError,
+    ImporterError,
+    ThrottledError,
+    TlsError,
+    TransportError,
+)
 from importer.pacing import Cancelled, Pacer
 from importer.report import RunReport, write_report
 from importer.retry import RetryPolicy
@@ -187,12 +194,21 @@ def _message(code: ExitCode, counts: Counter[str], stop_message: str, dry_run: b
     return f"{what}: {parts}"
 
 
-def _server_failure(exc: BaseException) -> tuple[ExitCode, str]:
-    """Map a failure while reading the server (the plan phase) to an exit code and line."""
+def _server_failure(exc: BaseException, *, api_url: str, reached: bool) -> tuple[ExitCode, str]:
+    """Map a failure while reading the server (the plan phase) to an exit code and line.
+
+    A server that never answered is a setting (wrong URL, DNS, firewall, outage) until shown
+    otherwise: exit 3, so a scheduler that treats 4 as "will resume" does not wait forever.
+    """
     if isinstance(exc, Cancelled):
         return ExitCode.RESUMABLE, "interrupted while reading the server; nothing was sent"
     if isinstance(exc, (AuthError, ConfigError, TlsError)):
         return ExitCode.CONFIG, str(exc)
+    if isinstance(exc, TransportError) and not (reached or exc.connected):
+        return ExitCode.CONFIG, (
+            f"could not reach the API at {api_url} ({exc}): "
+            "check --api-url, the network and the service's status"
+        )
     if isinstance(exc, ThrottledError):
         return ExitCode.RESUMABLE, f"the API throttled the listing beyond the cap ({exc})"
     return ExitCode.RESUMABLE, (
@@ -229,6 +245,11 @@ def run_job(
                 "sent (fix them: see errors.csv in the report, or `sections validate`; or use "
                 "--skip-invalid to import the valid rows)"
             ),
+        )
+    if not valid:  # --skip-invalid with nothing valid: nothing can be imported
+        return run.finish(
+            ExitCode.INVALID_INPUT,
+            stop_message=f"no valid row in {len(invalid)} row(s); nothing was sent: see errors.csv",
         )
     credentials = settings.credentials or Credentials.from_env()
     if settings.dry_run:  # read the ledger (never write it): changed_since_import needs it
@@ -331,7 +352,8 @@ class _JobRun:
         try:
             server = fetch_server_state(client, {row.key[0] for row in self.valid})
         except (ImporterError, Cancelled) as exc:
-            code, text = _server_failure(exc)
+            reached = client.stats.answered > 0
+            code, text = _server_failure(exc, api_url=s.target.api_url, reached=reached)
             return self.finish(code, stop_message=text)
         actions = classify(self.valid, server.sections, known)
         self.plan = plan_frame(actions, self.invalid)

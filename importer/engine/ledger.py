@@ -34,7 +34,7 @@ from typing import Any
 import filelock
 
 from importer.codes import RowStatus
-from importer.errors import ConfigError, LockedError
+from importer.errors import ConfigError, LedgerError, LockedError
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,20 @@ def _migrate(db: sqlite3.Connection) -> None:
         logger.info("ledger migrated from schema 1 to %d", SCHEMA_VERSION)
 
 
+def _refuse_foreign(db: sqlite3.Connection, path: Path) -> None:
+    """A file of another program or a newer version of this one is never written to."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(sections)")}
+    missing = {name.strip() for name in _COLUMNS.split(",")} - columns
+    found = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+    newer = found is not None and not (str(found[0]).isdigit() and int(found[0]) <= SCHEMA_VERSION)
+    if missing or newer:
+        why = f"schema {found[0]}" if newer else "its sections table is not a ledger's"
+        raise ConfigError(
+            f"{path} is not a ledger this version can use ({why}): point --state-dir at "
+            "another folder, or move the file away if it is not yours"
+        )
+
+
 class Ledger:
     """One SQLite file per state folder; thread-safe (one connection behind a lock)."""
 
@@ -174,6 +188,7 @@ class Ledger:
             _migrate(db)  # an older ledger first: CREATE IF NOT EXISTS leaves it as it is
             for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 db.execute(statement)
+            _refuse_foreign(db, self.path)
             db.execute(
                 "INSERT INTO meta(name, value) VALUES ('schema', ?)"
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -341,14 +356,24 @@ class Ledger:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a write the disk refuses is LedgerError (one line)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise LedgerError(
+                    f"cannot write the ledger {self.path} ({exc}: a full or read-only disk?); "
+                    "what was sent before is recorded: free space, then run the same command again"
+                ) from None
 
 
 def read_records(state_dir: Path, scope: str) -> dict[Key, LedgerRecord]:

@@ -31,7 +31,7 @@ from importer.engine.ledger import Key, Ledger, LedgerStatus
 from importer.engine.match import list_course
 from importer.engine.rows import RowOutcome
 from importer.engine.settings import SendPolicy
-from importer.errors import AuthError, ImporterError, ThrottledError
+from importer.errors import AuthError, ImporterError, LedgerError, ThrottledError
 from importer.pacing import Cancelled
 from importer.retry import Breaker, RetryPolicy, Verdict, call_create, judge_write_failure
 
@@ -53,10 +53,11 @@ class StopReason(StrEnum):
     CANCELLED = "cancelled"  # Ctrl-C / cancel event (exit 4)
     AUTH = "auth"  # credentials or permissions (exit 3)
     CONFIG = "config"  # wrong URL, TLS failure, 404 on the collection (exit 3)
+    STATE = "state"  # the ledger could not be written: full or read-only disk (exit 3)
 
     @property
     def exit_code(self) -> ExitCode:
-        stopped_by_setup = self in (StopReason.AUTH, StopReason.CONFIG)
+        stopped_by_setup = self in (StopReason.AUTH, StopReason.CONFIG, StopReason.STATE)
         return ExitCode.CONFIG if stopped_by_setup else ExitCode.RESUMABLE
 
 
@@ -163,7 +164,10 @@ class Sender:
                 done = {f for f in in_flight if f.done()}
                 in_flight -= done
                 for future in done:
-                    future.result()  # what a worker does not handle (a ledger failure) surfaces
+                    try:
+                        future.result()  # what a worker does not handle surfaces here
+                    except LedgerError as exc:  # nothing more is sent that cannot be recorded
+                        self._stop(StopReason.STATE, str(exc))
                 if self.result.stop is not None and not self._draining():
                     if not in_flight:
                         break
@@ -256,7 +260,13 @@ class Sender:
         logger.info("stopping the run: %s", message)
         if (
             reason
-            in (StopReason.CANCELLED, StopReason.AUTH, StopReason.CONFIG, StopReason.RETRY_AFTER)
+            in (
+                StopReason.CANCELLED,
+                StopReason.AUTH,
+                StopReason.CONFIG,
+                StopReason.STATE,
+                StopReason.RETRY_AFTER,
+            )
             and self.on_stop is not None
         ):
             self.on_stop()  # wake requests still waiting for a slot: they were never sent

@@ -88,7 +88,11 @@ class TargetSettings:
         None, "Folder for run reports (default: reports/ beside the file or inbox)."
     )
     connect_timeout: float = option(
-        10.0, "Seconds to wait for a connection (also for a free pooled one).", min=0, min_open=True
+        10.0,
+        "Seconds to wait for a connection (also for a free pooled one).",
+        min=0,
+        min_open=True,
+        max=3600,
     )
     read_timeout: float = option(
         30.0,
@@ -96,12 +100,13 @@ class TargetSettings:
         "ambiguous and reconciled.",
         min=0,
         min_open=True,
+        max=3600,
     )
 
     def timeout(self) -> httpx.Timeout:
+        """The client's timeouts: connect (and pool) and read (and write)."""
         import httpx  # here, so `sections --help` never loads it
 
-        """The client's timeouts: connect (and pool) and read (and write)."""
         return httpx.Timeout(
             connect=self.connect_timeout,
             read=self.read_timeout,
@@ -115,21 +120,22 @@ class PacingSettings:
     """The client-side rate limits, shared by every worker of a run (importer.pacing)."""
 
     writes_per_minute: float = option(
-        60.0, "Writes per minute at most (the API allows 60).", min=0, min_open=True
+        60.0, "Writes per minute at most (the API allows 60).", min=0.01, max=1e6
     )
     requests_per_minute: float = option(
-        120.0, "Requests of any kind per minute at most (the API allows 120).", min=0, min_open=True
+        120.0, "Requests of any kind per minute at most (the API allows 120).", min=0.01, max=1e6
     )
     min_interval: float = option(
         0.1,
         "Seconds between any two requests (the API needs 0.1; lower only against a sandbox).",
         min=0,
+        max=3600,
     )
     requests_per_hour: float = option(
         5000.0,
         "Requests of any kind per hour at most (the API allows 5,000).",
-        min=0,
-        min_open=True,
+        min=1,
+        max=1e8,
     )
 
 
@@ -151,18 +157,21 @@ class SendPolicy:
         "Seconds after an unanswered write before the section's absence on the server is "
         "trusted and the row is sent again.",
         min=0,
+        max=86400,
     )
     breaker: int = option(
         12,
         "Stop (exit 4) after this many server or network failures in a row; 0 never stops. "
         "Live accounts fail in bursts of about five answers, which must not stop a run.",
         min=0,
+        max=10000,
     )
     max_attempts: int = option(
         5,
         "Sends of one row in total, across unknown outcomes and runs, before it is reported "
         "failed (not the retries of one request: see --request-tries).",
         min=1,
+        max=100,
     )
 
 
@@ -175,19 +184,24 @@ class RetrySettings:
         "Tries of one request (first try included) when it certainly did not apply "
         "(or is a read); not the sends of a row (see --max-attempts).",
         min=1,
+        max=100,
     )
     retry_deadline: float = option(
-        120.0, "Seconds one request may spend retrying before its last error stands.", min=0
+        120.0,
+        "Seconds one request may spend retrying before its last error stands.",
+        min=0,
+        max=86400,
     )
     max_retry_after: float = option(
         300.0,
         "Longest Retry-After (seconds) to wait for; a longer one stops the run (exit 4).",
         min=0,
+        max=86400,
     )
     wait_initial: float = option(
-        0.5, "First back-off (seconds) before retrying; doubles with jitter.", min=0
+        0.5, "First back-off (seconds) before retrying; doubles with jitter.", min=0, max=3600
     )
-    wait_max: float = option(30.0, "Longest back-off (seconds) between two tries.", min=0)
+    wait_max: float = option(30.0, "Longest back-off (seconds) between two tries.", min=0, max=3600)
 
 
 #: The parts of JobSettings and the attribute each is found under.
