@@ -1,7 +1,8 @@
 """`sections batch`: import every spreadsheet dropped into an inbox folder, for cron/systemd.
 
 One run takes the settled *.csv / *.xlsx files of the inbox (not subfolders), oldest first,
-imports each with `job.run_job` and moves it to `done/` or `failed/`. A file that the shared
+copies each into the state folder, imports the copy with `job.run_job` and files it under
+`done/` or `failed/` (the inbox file is removed only if it did not change meanwhile). A file that the shared
 write budget stopped (exit 4) stays in the inbox and the next run resumes it through the
 ledger kept in the inbox's own state folder (`.sections-state`), so moving finished files
 never loses history. One lock per inbox: an overlapping run is refused before touching
@@ -13,6 +14,7 @@ The batch exit code is decided by `batch_exit_code` (the one place the rule live
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -46,7 +48,10 @@ LOCK_NAME = ".sections-batch.lock"
 DONE_DIRNAME = "done"
 FAILED_DIRNAME = "failed"
 
-DONE, FAILED, LEFT = "done", "failed", "left"
+DONE, FAILED, LEFT, VANISHED = "done", "failed", "left", "vanished"
+#: Where each file is copied before its import (in the state folder): the import reads the
+#: copy, so a file overwritten in the inbox meanwhile is imported as a whole, next run.
+SNAPSHOT_DIRNAME = "snapshots"
 
 
 @dataclass
@@ -68,7 +73,7 @@ class FileOutcome:
     """What happened to one inbox file in this run."""
 
     name: str
-    outcome: str  # done | failed | left
+    outcome: str  # done | failed | left | vanished (deleted from the inbox during its import)
     exit_code: int | None  # None: not attempted (still being written, run stopped)
     path: str  # where the file is now
     report: str | None = None  # its report folder (or error note), where it is now
@@ -134,6 +139,28 @@ def _unchanged(path: Path, first: os.stat_result) -> bool:
     except FileNotFoundError:
         return False
     return (now.st_size, now.st_mtime_ns) == (first.st_size, first.st_mtime_ns)
+
+
+def file_digest(path: Path) -> str | None:
+    """sha256 of a file's bytes (None: it is gone)."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
+
+
+def take_snapshot(path: Path, state_dir: Path) -> tuple[Path, str]:
+    """Copy `path` to `<state_dir>/snapshots/<name>` (the same name every run, so the ledger
+    knows the file again) and return the copy with its sha256. FileNotFoundError: gone."""
+    folder = state_dir / SNAPSHOT_DIRNAME
+    folder.mkdir(parents=True, exist_ok=True)
+    snapshot = folder / path.name
+    shutil.copyfile(path, snapshot)
+    return snapshot, file_digest(snapshot) or ""
 
 
 def free_name(folder: Path, name: str) -> Path:
@@ -248,11 +275,20 @@ class _BatchRun:
         self.record(FileOutcome(path.name, LEFT, code, str(path), message=message))
 
     def import_file(self, path: Path) -> FileOutcome:
-        job = dataclasses.replace(self.template, input=path, dry_run=False)
+        """Import a snapshot of `path`, then file what was imported under done/ or failed/.
+
+        The inbox file is removed only if it is still the version imported; one changed
+        meanwhile stays for the next run, one deleted meanwhile is `vanished`.
+        """
+        try:
+            snapshot, digest = take_snapshot(path, self.template.resolved_state_dir())
+        except FileNotFoundError:
+            return FileOutcome(path.name, VANISHED, None, str(path), message="vanished")
+        job = dataclasses.replace(self.template, input=snapshot, dry_run=False)
         try:
             result = run_job(job, progress=self.progress, cancel=self.cancel, budget=self.budget)
         except ImporterError as error:
-            return self._finish_error(path, error)
+            return self._finish_error(path, snapshot, digest, error)
         code = ExitCode(result.exit_code)
         report = Path(result.report_dir) if result.report_dir else None
         outcome = FileOutcome(
@@ -265,27 +301,45 @@ class _BatchRun:
             result.message,
         )
         if code in (ExitCode.RESUMABLE, ExitCode.CONFIG):  # not the file's fault: it waits
+            snapshot.unlink(missing_ok=True)
             return outcome
         folder = self.inbox / (DONE_DIRNAME if code == ExitCode.OK else FAILED_DIRNAME)
-        moved = _move(path, folder, path.name)
-        outcome.outcome = DONE if code == ExitCode.OK else FAILED
-        outcome.path = str(moved)
+        outcome.outcome, outcome.path = self._file_away(path, snapshot, digest, folder, code)
+        if outcome.outcome == LEFT:
+            outcome.message += "; the file changed during its import: the new version is next"
         if report is not None and report.is_dir():  # the report travels with its file
+            moved = Path(outcome.path) if outcome.outcome != LEFT else folder / path.name
             outcome.report = str(_move(report, folder, f"{moved.stem}-report"))
         return outcome
 
-    def _finish_error(self, path: Path, error: ImporterError) -> FileOutcome:
+    def _file_away(
+        self, path: Path, snapshot: Path, digest: str, folder: Path, code: ExitCode
+    ) -> tuple[str, str]:
+        """Move the imported copy to `folder`; (outcome, where the inbox file is now)."""
+        moved = _move(snapshot, folder, path.name)
+        current = file_digest(path)
+        if current is None:
+            return VANISHED, str(moved)
+        if current != digest:
+            return LEFT, str(path)
+        path.unlink()
+        return (DONE if code == ExitCode.OK else FAILED), str(moved)
+
+    def _finish_error(
+        self, path: Path, snapshot: Path, digest: str, error: ImporterError
+    ) -> FileOutcome:
         """A file run_job could not start on: unreadable -> failed/ with a one-line note
         beside it; a configuration, credential or lock problem is not the file's fault, so
         it stays in the inbox for the next run."""
         code = exit_code_for(error)
         if code == ExitCode.CONFIG:
+            snapshot.unlink(missing_ok=True)
             return FileOutcome(path.name, LEFT, int(code), str(path), message=str(error))
         folder = self.inbox / FAILED_DIRNAME
-        moved = _move(path, folder, path.name)
-        note = free_name(folder, f"{moved.stem}-error.txt")
+        outcome, where = self._file_away(path, snapshot, digest, folder, code)
+        note = free_name(folder, f"{Path(path.name).stem}-error.txt")
         atomic_write_text(note, f"{error}\n")
-        return FileOutcome(path.name, FAILED, int(code), str(moved), str(note), {}, str(error))
+        return FileOutcome(path.name, outcome, int(code), where, str(note), {}, str(error))
 
     def second_look(
         self, ready: list[tuple[Path, os.stat_result]]
@@ -408,7 +462,10 @@ def run_batch(
                 "max_writes": run.budget.limit,
                 "writes_used": run.budget.used,
                 "files": [dataclasses.asdict(f) for f in run.files],
-                "counts": {o: sum(f.outcome == o for f in run.files) for o in (DONE, FAILED, LEFT)},
+                "counts": {
+                    o: sum(f.outcome == o for f in run.files)
+                    for o in (DONE, FAILED, LEFT, VANISHED)
+                },
             }
             report_root = job_template.resolved_report_dir()
             summary_path = free_name(report_root, f"batch-{utc_stamp(started)}.json")

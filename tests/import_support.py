@@ -60,6 +60,7 @@ def rows(count: int, *, course: int = 101, start: int = 1, prefix: str = "Sectio
 
 
 def write_csv(path: Path, data: Sequence[Row]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADERS)

@@ -319,7 +319,7 @@ def test_missing_credentials_refused_before_touching_files(tmp_path: Path) -> No
 
 def test_ledger_in_use_leaves_the_file_in_the_inbox(tmp_path: Path) -> None:
     """Another import holding the inbox's ledger: exit 3, and the file waits in the inbox."""
-    from importer.engine.ledger import LOCK_FILENAME
+    from importer.engine.locks import LOCK_FILENAME
 
     _valid(tmp_path)
     state = tmp_path / ".sections-state"

@@ -30,7 +30,7 @@ from import_support import (
 
 from importer.cli.progress import ProgressDisplay, describe
 from importer.engine.job import ProgressEvent
-from importer.engine.ledger import state_lock
+from importer.engine.locks import state_lock
 from importer.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,8 +18,8 @@ from importer.engine.ledger import (
     Mark,
     payload_hash,
     read_records,
-    state_lock,
 )
+from importer.engine.locks import state_lock
 from importer.errors import LockedError
 
 API = "https://spaces.nexudus.com"
@@ -99,7 +99,7 @@ def test_second_lock_on_the_same_state_is_refused_at_once(tmp_path: Path) -> Non
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
-        "from importer.engine.ledger import state_lock\n"
+        "from importer.engine.locks import state_lock\n"
         f"with state_lock({str(tmp_path)!r}):\n"
         "    print('locked', flush=True)\n"
         "    time.sleep(60)\n"

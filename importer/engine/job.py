@@ -22,7 +22,8 @@ from importer.client import Credentials, NexudusClient
 from importer.clock import utc_iso
 from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, RowStatus
 from importer.engine.actions import Action, ActionKind
-from importer.engine.ledger import UNRESOLVED, Key, Ledger, LedgerRecord, read_records, state_lock
+from importer.engine.ledger import UNRESOLVED, Key, Ledger, LedgerRecord, read_records
+from importer.engine.locks import account_lock, state_lock
 from importer.engine.plan import adoptions, classify, fetch_server_state
 from importer.engine.rows import InvalidRow, RowOutcome, RowState, plan_frame, results_frame
 from importer.engine.send import POLL_SECONDS, Sender, SendItem, SendResult, StopReason
@@ -256,7 +257,14 @@ def run_job(
         known = read_records(settings.resolved_state_dir(), settings.scope)
         return run.execute(credentials, cancel, ledger=None, known=known)
     state_dir = settings.resolved_state_dir()
-    with state_lock(state_dir), Ledger.open(state_dir) as ledger:
+    holder = str(path.resolve())
+    account = account_lock(
+        settings.scope,
+        lock_dir=settings.target.lock_dir,
+        wait=settings.target.wait_lock,
+        holder=holder,
+    )
+    with state_lock(state_dir, holder=holder), account, Ledger.open(state_dir) as ledger:
         return run.execute(credentials, cancel, ledger=ledger, known=ledger.records(settings.scope))
 
 

@@ -31,15 +31,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import filelock
-
 from importer.codes import RowStatus
-from importer.errors import ConfigError, LedgerError, LockedError
+from importer.engine.scope import canonical_scope
+from importer.errors import ConfigError, LedgerError
 
 logger = logging.getLogger(__name__)
 
 LEDGER_FILENAME = "ledger.sqlite3"
-LOCK_FILENAME = "import.lock"
 SCHEMA_VERSION = 2
 
 Key = tuple[int, int]  # (CourseId, DisplayOrder)
@@ -106,10 +104,8 @@ def payload_hash(payload: Mapping[str, object]) -> str:
 
 
 def normalize_scope(scope: str) -> str:
-    """An API root compares without case or trailing slash; other scopes (a sandbox's data
-    file) are kept as written, since file names can differ only in case."""
-    text = scope.strip()
-    return text.rstrip("/").lower() if "://" in text else text
+    """The ledger's key for an API (importer.engine.scope.canonical_scope)."""
+    return canonical_scope(scope)
 
 
 _SCHEMA = """
@@ -182,6 +178,7 @@ class Ledger:
         self._db = sqlite3.connect(
             str(self.path), isolation_level=None, check_same_thread=False, timeout=30
         )
+        self._db.create_function("canonical_scope", 1, canonical_scope, deterministic=True)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         with self._transaction() as db:
@@ -189,6 +186,11 @@ class Ledger:
             for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 db.execute(statement)
             _refuse_foreign(db, self.path)
+            # Records keyed before scopes were canonical (e.g. no explicit port) keep working.
+            db.execute(
+                "UPDATE OR IGNORE sections SET scope = canonical_scope(scope)"
+                " WHERE scope <> canonical_scope(scope)"
+            )
             db.execute(
                 "INSERT INTO meta(name, value) VALUES ('schema', ?)"
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -389,12 +391,13 @@ def read_records(state_dir: Path, scope: str) -> dict[Key, LedgerRecord]:
         return {}
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        db.create_function("canonical_scope", 1, canonical_scope, deterministic=True)
         try:
             columns = {row[1] for row in db.execute("PRAGMA table_info(sections)")}
             select = _COLUMNS if "scope" in columns else _V1_COLUMNS
             where = "scope" if "scope" in columns else "api_url"
             rows = db.execute(
-                f"SELECT {select} FROM sections WHERE {where} = ?",
+                f"SELECT {select} FROM sections WHERE canonical_scope({where}) = ?",
                 (normalize_scope(scope),),
             ).fetchall()
         finally:
@@ -416,7 +419,7 @@ _V1_COLUMNS = (
 
 def _record(row: tuple[Any, ...]) -> LedgerRecord:
     return LedgerRecord(
-        scope=str(row[0]),
+        scope=canonical_scope(str(row[0])),
         course_id=int(row[1]),
         display_order=int(row[2]),
         request_hash=str(row[3]),
@@ -431,27 +434,3 @@ def _record(row: tuple[Any, ...]) -> LedgerRecord:
         kind=str(row[12]),
         before_image=row[13],
     )
-
-
-@contextlib.contextmanager
-def state_lock(state_dir: Path) -> Iterator[filelock.BaseFileLock]:
-    """Hold `<state_dir>/import.lock` for the whole run; refuse at once if it is taken.
-
-    An OS-level lock (not a marker file): the kernel releases it when the process dies, so
-    a kill -9 never leaves a stale lock.
-    """
-    state_dir = Path(state_dir)
-    lock = filelock.FileLock(str(state_dir / LOCK_FILENAME), timeout=0)
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        lock.acquire()
-    except filelock.Timeout:
-        raise LockedError(f"another import is running on {state_dir}") from None
-    except OSError as exc:  # not a folder, no permission, read-only disk: one line, exit 3
-        raise ConfigError(
-            f"cannot use the state folder {state_dir}: {exc.strerror or exc}"
-        ) from None
-    try:
-        yield lock
-    finally:
-        lock.release()

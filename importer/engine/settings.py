@@ -87,6 +87,19 @@ class TargetSettings:
     report_dir: Path | None = option(
         None, "Folder for run reports (default: reports/ beside the file or inbox)."
     )
+    lock_dir: Path | None = option(
+        None,
+        "Folder of the per-account locks that keep two runs on this machine from writing to "
+        "one API at once (default: $XDG_STATE_HOME/sections/locks or the platform's "
+        "equivalent).",
+    )
+    wait_lock: float = option(
+        0.0,
+        "Seconds to wait for another run writing to the same API to finish (0: refuse at "
+        "once, exit 3).",
+        min=0,
+        max=86400,
+    )
     connect_timeout: float = option(
         10.0,
         "Seconds to wait for a connection (also for a free pooled one).",
