@@ -2,11 +2,12 @@
 
 One run takes the settled *.csv / *.xlsx files of the inbox (not subfolders), oldest first,
 copies each into the state folder, imports the copy with `job.run_job` and files it under
-`done/` or `failed/` (the inbox file is removed only if it did not change meanwhile). A file that the shared
-write budget stopped (exit 4) stays in the inbox and the next run resumes it through the
-ledger kept in the inbox's own state folder (`.sections-state`), so moving finished files
-never loses history. One lock per inbox: an overlapping run is refused before touching
-anything. Each run writes one summary JSON in `reports/` and may POST it to a webhook.
+`done/` or `failed/` (the inbox file is removed only if it did not change meanwhile). A
+file that the shared write budget stopped (exit 4) stays in the inbox and the next run
+resumes it through the ledger kept in the inbox's own state folder (`.sections-state`), so
+moving finished files never loses history. One lock per inbox: an overlapping run is refused
+before touching anything. Each run writes one summary JSON in `reports/` and may POST it to
+a webhook.
 
 The batch exit code is decided by `batch_exit_code` (the one place the rule lives).
 """
