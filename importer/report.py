@@ -34,7 +34,9 @@ import openpyxl
 import pandas as pd
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet.cell_range import CellRange
 
 from importer.clock import utc_iso, utc_stamp
 from importer.codes import NEEDS_FIX_STATUSES, RowStatus, Severity
@@ -51,6 +53,7 @@ from importer.safe_io import (
     neutralise,
     neutralise_frame,
 )
+from importer.status_text import DEFAULT_MESSAGES
 
 RESULTS_CSV = "results.csv"
 ERRORS_CSV = "errors.csv"
@@ -64,21 +67,6 @@ SUMMARY_JSON = "summary.json"
 OUTCOME_COLUMNS: tuple[str, ...] = ("status", "section_id", "http_status", "attempts", "errors")
 
 ERROR_HEADER, STATUS_HEADER, SECTION_ID_HEADER = REPORT_COLUMNS  # ("Error", "Status", ...)
-
-#: Message for a row that needs fixing when neither the API nor validation gave one.
-DEFAULT_MESSAGES: dict[RowStatus, str] = {
-    RowStatus.FAILED: "The API rejected this row",
-    RowStatus.INVALID: "This row did not pass validation",
-    RowStatus.CONFLICT: "Another section already uses this Display order in the course; "
-    "change the Display order (or the Title)",
-    RowStatus.MOVED: "A section with this Title is already in the course at another Display "
-    "order; fix the Display order or remove the row",
-    RowStatus.DUPLICATE_EXISTS: "Two or more sections in Nexudus match this row; remove the "
-    "extra ones in Nexudus or remove the row",
-    RowStatus.COURSE_NOT_FOUND: "No course with this Course ID in Nexudus; check the Course ID",
-    RowStatus.CHANGED_SINCE_IMPORT: "This row was imported before and has been edited since; "
-    "change it in Nexudus or restore the imported values",
-}
 
 _NEEDS_FIX = frozenset(str(s) for s in NEEDS_FIX_STATUSES)
 _FAIL_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
@@ -290,13 +278,18 @@ def _write_xlsx(
         for i, v in enumerate(header)
         if v is not None and header_key(str(v)) in report_keys
     }
-    last = _last_used_column(ws)
-    style_from = ws.cell(header_row, max(1, last))
-    where: dict[str, int] = {}
-    for name in (STATUS_HEADER, SECTION_ID_HEADER, ERROR_HEADER):
-        if name not in existing:
-            last += 1
-        where[name] = existing.get(name, last)
+    ours = (STATUS_HEADER, SECTION_ID_HEADER, ERROR_HEADER)
+    style_from = ws.cell(header_row, max(1, _last_used_column(ws)))
+    if not existing:  # first thing a person sees: what happened, before their own columns
+        _insert_front(ws, len(ours))
+        where = {name: index for index, name in enumerate(ours, start=1)}
+    else:  # a results.xlsx imported again: its columns stay where they are
+        last = _last_used_column(ws)
+        where = {}
+        for name in ours:
+            if name not in existing:
+                last += 1
+            where[name] = existing.get(name, last)
     for name, col in where.items():
         cell = _put(ws, header_row, col, name)
         if cell is None or name in existing:
@@ -307,6 +300,9 @@ def _write_xlsx(
             cell.font = Font(bold=True)
     letter = ws.cell(header_row, where[ERROR_HEADER]).column_letter
     ws.column_dimensions[letter].width = max(ws.column_dimensions[letter].width or 0, 60)
+    ws.freeze_panes = ws.cell(header_row + 1, 1)
+    width = max(_last_used_column(ws), *where.values())
+    ws.auto_filter.ref = f"A{header_row}:{get_column_letter(width)}{max(ws.max_row, header_row)}"
 
     marked = results.assign(_fix=needs_fix.to_numpy())
     for row, record in marked.iterrows():
@@ -317,7 +313,7 @@ def _write_xlsx(
         _put(ws, target, where[STATUS_HEADER], neutralise(item["status"]))
         _put(ws, target, where[SECTION_ID_HEADER], _section_cell(item["section_id"]))
         _put(ws, target, where[ERROR_HEADER], neutralise(item["errors"]) or None)
-        for col in range(1, max(where.values()) + 1):
+        for col in range(1, width + 1):
             cell = ws.cell(target, col)
             if item["_fix"]:
                 cell.fill = _FAIL_FILL
@@ -325,6 +321,30 @@ def _write_xlsx(
                 cell.fill = PatternFill()
     with atomic_path(path) as temp:
         book.save(temp)
+
+
+def _insert_front(ws: Any, count: int) -> None:
+    """Insert `count` columns before column A, moving what openpyxl's insert_cols leaves
+    behind: merged ranges, column widths and data validations (drop-downs)."""
+    merged = [str(r) for r in ws.merged_cells.ranges]
+    for ref in merged:
+        ws.unmerge_cells(ref)
+    widths = {key: dim.width for key, dim in ws.column_dimensions.items() if dim.width}
+    ws.insert_cols(1, count)
+    for ref in merged:
+        moved = CellRange(ref)
+        moved.shift(col_shift=count)
+        ws.merge_cells(moved.coord)
+    for key in widths:
+        del ws.column_dimensions[key]
+    for key, width in widths.items():
+        index = column_index_from_string(key) + count
+        ws.column_dimensions[get_column_letter(index)].width = width
+    for validation in ws.data_validations.dataValidation:
+        for ref in validation.sqref.ranges:
+            ref.shift(col_shift=count)
+    ws.column_dimensions["A"].width = 12
+    ws.column_dimensions["B"].width = 12
 
 
 def _section_cell(value: object) -> object:
@@ -353,9 +373,11 @@ def _xlsx_text(value: object) -> str:
 
 def _load_copy(sheet: Sheet) -> openpyxl.Workbook | None:
     try:
-        return openpyxl.load_workbook(sheet.path, data_only=True)
+        book = openpyxl.load_workbook(sheet.path, data_only=True)
     except (OSError, zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError):
         return None
+    book._external_links = []  # links to other workbooks are theirs, not the report's
+    return book
 
 
 def _neutralise_cells(ws: Any) -> None:

@@ -21,6 +21,7 @@ from importer.codes import (
 )
 from importer.read import Sheet
 from importer.safe_io import neutralise
+from importer.status_text import NEXT_STEPS
 
 #: Statuses with their own colour in _CSS (.s-<status>); the rest are .s-fix or .s-other.
 _STYLED = DONE_STATUSES | UNFINISHED_STATUSES | {RowStatus.CREATE}
@@ -104,7 +105,39 @@ def _exit_line(summary: dict[str, Any]) -> str:
     return f'<p class="exit {css}">Exit code {int(code)}: {_h(meaning)}</p>'
 
 
+def _next_steps(summary: dict[str, Any], results: pd.DataFrame, limit: int = 30) -> str:
+    """ "What to do next": per status needing a step, how many rows, which, and the step."""
+    files = set(summary.get("files", []))
+    items = []
+    for status, step in NEXT_STEPS.items():
+        rows = [
+            str(r) for r, s in zip(results.index, results["status"], strict=True) if s == status
+        ]
+        if not rows:
+            continue
+        shown = ", ".join(rows[:limit]) + (
+            f" and {len(rows) - limit} more" if len(rows) > limit else ""
+        )
+        items.append(
+            f'<li><span class="st {_status_class(str(status))}">{_h(status)}</span> '
+            f"<b>{len(rows)}</b> (rows {_h(shown)}): {_h(step)}</li>"
+        )
+    links = [
+        f'<a href="{name}">{name}</a>' for name in ("errors.csv", "results.xlsx") if name in files
+    ]
+    if not items:
+        return "<h2>What to do next</h2><p>Nothing: every valid row is on the server.</p>"
+    where = f"<p>The rows to fix: {' and '.join(links)}.</p>" if links else ""
+    return f"<h2>What to do next</h2><ul>{''.join(items)}</ul>{where}"
+
+
+def _course_label(course: str, names: dict[str, str]) -> str:
+    name = names.get(course)
+    return f"{course} ({name})" if name else course
+
+
 def _course_table(summary: dict[str, Any]) -> str:
+    names: dict[str, str] = summary.get("course_names") or {}
     by_course: dict[str, dict[str, int]] = summary.get("counts_by_course", {})
     present = {s for counts in by_course.values() for s in counts}
     statuses = [str(s) for s in RowStatus if str(s) in present]
@@ -113,9 +146,10 @@ def _course_table(summary: dict[str, Any]) -> str:
     for course, counts in by_course.items():
         cells = "".join(f'<td class="n">{counts.get(s, 0) or ""}</td>' for s in statuses)
         rows.append(
-            f'<tr><td>{_h(course)}</td>{cells}<td class="n">{sum(counts.values())}</td></tr>'
+            f"<tr><td>{_h(_course_label(course, names))}</td>{cells}"
+            f'<td class="n">{sum(counts.values())}</td></tr>'
         )
-    return _table(["Course ID", *statuses, "Total"], rows, "courses")
+    return _table(["Course", *statuses, "Total"], rows, "courses")
 
 
 def _rows_table(
@@ -196,9 +230,10 @@ def render_html(
         f"<title>{kind} report: {_h(name)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{kind} report: {_h(name)}</h1>",
         f'<p class="meta">Run at {_h(when)} (UTC)</p>',
-        "<h2>Summary</h2>",
         _exit_line(summary),
         f"<p>{_h(message)}</p>" if message else "",
+        _next_steps(summary, results),
+        "<h2>Summary</h2>",
         f'<ul class="counts">{"".join(counts)}</ul>',
         _table(["", ""], _summary_rows(summary), "kv").replace(
             "<thead><tr><th></th><th></th></tr></thead>", ""

@@ -359,8 +359,8 @@ def test_plan_csv_only_when_a_plan_is_given(tmp_path: Path) -> None:
 def test_results_xlsx_copies_the_sheet_and_adds_three_columns(
     tmp_path: Path, xlsx_sheet: Sheet
 ) -> None:
-    """Original cells and formatting kept; Status, Section Id, Error on the header row after the
-    last column; rows to fix filled light red, others not."""
+    """Original cells and formatting kept, three columns to the right; Status, Section Id,
+    Error first on the header row (frozen, filtered); rows to fix filled light red."""
     folder = run(tmp_path, xlsx_sheet, xlsx_results())
     assert (folder / "results.xlsx").exists()
     book = openpyxl.load_workbook(folder / "results.xlsx")
@@ -369,12 +369,13 @@ def test_results_xlsx_copies_the_sheet_and_adds_three_columns(
     original = openpyxl.load_workbook(xlsx_sheet.path)["Outline"]
     for row in original.iter_rows():
         for cell in row:
-            assert ws[cell.coordinate].value == cell.value, cell.coordinate
-    assert ws["A1"].value == "Course outline Q4"
-    assert ws["A2"].font.bold and ws.column_dimensions["B"].width == 33
-    assert [c.value for c in ws[2]] == [*HEADERS, "Status", "Section Id", "Error"]
-    assert ws["F3"].value == "created" and ws["G3"].value == 501 and ws["H3"].value is None
-    assert ws["F4"].value == "failed" and ws["H4"].value == "Title: too long"
+            assert ws.cell(cell.row, cell.column + 3).value == cell.value, cell.coordinate
+    assert ws["D1"].value == "Course outline Q4"
+    assert ws["D2"].font.bold and ws.column_dimensions["E"].width == 33
+    assert [c.value for c in ws[2]] == ["Status", "Section Id", "Error", *HEADERS]
+    assert ws["A3"].value == "created" and ws["B3"].value == 501 and ws["C3"].value is None
+    assert ws["A4"].value == "failed" and ws["C4"].value == "Title: too long"
+    assert ws.freeze_panes == "A3" and ws.auto_filter.ref == f"A2:H{ws.max_row}"
     filled = {r for r in range(3, 10) if ws.cell(r, 1).fill.fgColor.rgb == "FFFFC7CE"}
     assert filled == {4, 7, 8}  # failed, invalid, conflict
     assert all(ws.cell(4, c).fill.fgColor.rgb == "FFFFC7CE" for c in range(1, 9))
@@ -403,9 +404,9 @@ def test_results_xlsx_of_a_results_xlsx_reuses_its_columns(
         RunReport(again, results, findings_frame(), dict(SUMMARY)), tmp_path / "second", now=NOW
     )
     ws = openpyxl.load_workbook(second / "results.xlsx")["Outline"]
-    assert [c.value for c in ws[2]] == [*HEADERS, "Status", "Section Id", "Error"]
-    assert {ws.cell(r, 6).value for r in range(3, 10) if ws.cell(r, 1).value} == {"created"}
-    assert all(ws.cell(r, 8).value is None for r in range(3, 10))
+    assert [c.value for c in ws[2]] == ["Status", "Section Id", "Error", *HEADERS]
+    assert {ws.cell(r, 1).value for r in range(3, 10) if ws.cell(r, 4).value} == {"created"}
+    assert all(ws.cell(r, 3).value is None for r in range(3, 10))
     assert not [r for r in range(3, 10) if ws.cell(r, 1).fill.fgColor.rgb == "FFFFC7CE"]
 
 
@@ -415,12 +416,13 @@ def test_results_xlsx_with_merged_cells(tmp_path: Path) -> None:
     rows = [(r[0] + 1, *r[1:]) for r in ROWS]
     write_workbook(path, rows)
     book = openpyxl.load_workbook(path)
-    book["Outline"].merge_cells("E4:G4")  # Notes of the failed row spills over new columns
+    book["Outline"].merge_cells("E4:G4")  # Notes of the failed row spills past the table
     book.save(path)
     folder = run(tmp_path, make_sheet(path, rows, fmt="xlsx", header_row=2), xlsx_results())
     ws = openpyxl.load_workbook(folder / "results.xlsx")["Outline"]
-    assert ws["F4"].value is None and ws["H4"].value == "Title: too long"
-    assert ws["F3"].value == "created"
+    assert [str(r) for r in ws.merged_cells.ranges] == ["H4:J4"]  # moved with its cells
+    assert ws["A4"].value == "failed" and ws["C4"].value == "Title: too long"
+    assert ws["A3"].value == "created"
 
 
 def test_results_xlsx_is_rebuilt_when_the_original_is_gone(
@@ -430,9 +432,10 @@ def test_results_xlsx_is_rebuilt_when_the_original_is_gone(
     xlsx_sheet.path.unlink()
     folder = run(tmp_path, xlsx_sheet, xlsx_results())
     ws = openpyxl.load_workbook(folder / "results.xlsx").active
-    assert [c.value for c in ws[1]] == [*HEADERS, "Status", "Section Id", "Error"]
-    assert ws.max_row == len(ROWS) + 1 and ws["B3"].value == "Core skills"
-    assert ws["F3"].value == "failed" and ws["A3"].fill.fgColor.rgb == "FFFFC7CE"
+    assert [c.value for c in ws[1]] == ["Status", "Section Id", "Error", *HEADERS]
+    assert ws.max_row == len(ROWS) + 1 and ws["E3"].value == "Core skills"
+    assert ws["A3"].value == "failed" and ws["D3"].fill.fgColor.rgb == "FFFFC7CE"
+    assert ws.freeze_panes == "A2"
 
 
 def test_results_xlsx_drops_control_characters_a_workbook_cannot_hold(
@@ -444,7 +447,7 @@ def test_results_xlsx_drops_control_characters_a_workbook_cannot_hold(
     results.loc[1, "errors"] = "Title: bad\x01 value"
     folder = run(tmp_path, xlsx_sheet, results)
     ws = openpyxl.load_workbook(folder / "results.xlsx")["Outline"]
-    assert ws["H4"].value == "Title: bad value"
+    assert ws["C4"].value == "Title: bad value"
     assert "bad\x01 value" in (folder / "results.csv").read_text(encoding="utf-8-sig")
 
 
@@ -523,7 +526,9 @@ def test_report_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
     folder = run(tmp_path, make_sheet(tmp_path / "<b>outline.csv"))
     page = (folder / "report.html").read_text()
     assert "<script" not in page.lower()
-    assert not re.search(r"\b(src|href)\s*=", page, re.I) and "url(" not in page
+    assert not re.search(r"\bsrc\s*=", page, re.I) and "url(" not in page
+    links = re.findall(r'\bhref\s*=\s*"([^"]*)"', page, re.I)  # only the report's own files
+    assert links == ["errors.csv"] and len(re.findall(r"\bhref\s*=", page, re.I)) == 1
     assert [m.start() for m in re.finditer("https?:", page, re.I)] == [
         m.start() for m in re.finditer(re.escape("https://sandbox.example.test/api"), page)
     ]
@@ -534,6 +539,20 @@ def test_report_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert "<td>101</td>" in courses and "<td>102</td>" in courses
     assert "some rows failed at the API" in page  # exit code meaning
     assert page.count('<tr class="fix">') == 3
+
+
+def test_report_html_opens_with_what_to_do_next_and_names_the_courses(tmp_path: Path) -> None:
+    """Before any table: each status needing a step with its rows and the step; course names
+    beside their Ids (from the plan's course reads)."""
+    summary = {**SUMMARY, "course_names": {"101": "Onboarding <basics>", "102": "Events"}}
+    folder = run(tmp_path, make_sheet(tmp_path / "outline.csv"), summary=summary)
+    page = (folder / "report.html").read_text()
+    assert page.index("What to do next") < page.index("<table")
+    steps = page[page.index("What to do next") : page.index("<h2>Summary")]
+    assert "failed</span> <b>1</b> (rows 3)" in steps and "import errors.csv" in steps
+    assert "conflict</span> <b>1</b>" in steps and "pending</span> <b>1</b>" in steps
+    assert "created" not in steps  # nothing to do for rows on the server
+    assert "<td>101 (Onboarding &lt;basics&gt;)</td>" in page and "<td>102 (Events)</td>" in page
 
 
 def test_a_plan_report_says_plan_and_never_claims_rows_are_on_the_server(tmp_path: Path) -> None:
@@ -570,7 +589,7 @@ def test_formula_cells_are_neutralised_in_every_file(tmp_path: Path) -> None:
     ws = openpyxl.load_workbook(folder / "results.xlsx")["Outline"]
     for offset, value in enumerate(FORMULAS):
         cells = [c.value for c in ws[3 + offset]]
-        assert cells[1] == cells[4] == cells[7] == "'" + value
+        assert cells[2] == cells[4] == cells[7] == "'" + value
         assert all(c.data_type != "f" for c in ws[3 + offset])
     page = (folder / "report.html").read_text()
     for value in FORMULAS:

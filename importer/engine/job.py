@@ -289,6 +289,7 @@ class _JobRun:
         self.budget = budget if budget is not None else WriteBudget(settings.send.max_writes)
         self.tracker = _Progress(progress, len(valid), settings.pacing.writes_per_minute)
         self.plan: pd.DataFrame | None = None
+        self.course_names: dict[int, str] = {}
         self.client: NexudusClient | None = None
         self.send: SendResult | None = None
         self.rows: dict[int, RowState] = {
@@ -359,6 +360,7 @@ class _JobRun:
         listed_at = time.time()
         try:
             server = fetch_server_state(client, {row.key[0] for row in self.valid})
+            self.course_names = server.course_names
         except (ImporterError, Cancelled) as exc:
             reached = client.stats.answered > 0
             code, text = _server_failure(exc, api_url=s.target.api_url, reached=reached)
@@ -471,6 +473,7 @@ class _JobRun:
             "stop_reason": self.send.stop.value if self.send and self.send.stop else None,
             "settings": {k: _plain(v) for k, v in s.options().items()},
             "message": message,
+            "course_names": {str(k): v for k, v in sorted(self.course_names.items())},
         }
         report_dir: Path | None = None
         if s.write_report:

@@ -67,15 +67,20 @@ class ServerState:
     """What the server showed: course -> its sections, or None when the course is unknown."""
 
     sections: dict[int, list[ServerSection] | None] = field(default_factory=dict)
+    course_names: dict[int, str] = field(default_factory=dict)  # for reports: "101 Onboarding"
 
 
 def fetch_server_state(client: SectionSource, course_ids: Iterable[int]) -> ServerState:
     """GET each distinct course once, then list its sections once (all pages)."""
     state = ServerState()
     for course_id in sorted(set(course_ids)):
-        if client.get_course(course_id) is None:
+        course = client.get_course(course_id)
+        if course is None:
             state.sections[course_id] = None
             continue
+        name = course.get("Title") or course.get("Name")
+        if isinstance(name, str) and name.strip():
+            state.course_names[course_id] = name.strip()
         state.sections[course_id] = list_course(client, course_id)
     return state
 
@@ -99,7 +104,10 @@ def classify(
         if sections is None:
             for row in course_rows:
                 decided[row.source_row] = _decide(
-                    row, ActionKind.COURSE_NOT_FOUND, reason=f"course {course_id} was not found"
+                    row,
+                    ActionKind.COURSE_NOT_FOUND,
+                    reason=f"course {course_id} was not found: check the Course ID, or use "
+                    "the Course column with the course's name",
                 )
             continue
         for plan in _classify_course(course_rows, list(sections), ledger):
@@ -175,7 +183,8 @@ def _classify_course(
                     ActionKind.DUPLICATE_EXISTS,
                     elsewhere[0],
                     reason=f"{len(elsewhere)} sections with this title already "
-                    f"exist at other orders (Ids {ids})",
+                    f"exist at other orders (Ids {ids}): remove the extra ones in Nexudus, "
+                    "or change the Title",
                 )
             )
         elif len(elsewhere) == 1:
@@ -185,8 +194,9 @@ def _classify_course(
                     row,
                     ActionKind.MOVED,
                     there,
-                    reason=f"a section with this title is at display order "
-                    f"{there.display_order} (Id {there.id})",
+                    reason=f"the section is at order {there.display_order} on the server "
+                    f"(Id {there.id}): change Display order to {there.display_order}, or move "
+                    "it in Nexudus",
                 )
             )
         elif at_order:
@@ -196,7 +206,9 @@ def _classify_course(
                     row,
                     ActionKind.CONFLICT,
                     other,
-                    reason=f"display order {order} is taken by '{other.title}' (Id {other.id})",
+                    reason=f"display order {order} is taken by '{other.title}' (Id "
+                    f"{other.id}): give this row a free Display order, or change or remove "
+                    f"'{other.title}' in Nexudus",
                 )
             )
         else:

@@ -19,11 +19,10 @@ def canonical_scope(scope: str) -> str:
     text = scope.strip()
     if "://" not in text:
         return text
-    parts = urlsplit(text)
-    scheme = parts.scheme.lower()
-    host = parts.hostname or ""
     try:
-        host = host.encode("idna").decode("ascii")
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").encode("idna").decode("ascii")
         port = parts.port or DEFAULT_PORTS.get(scheme)
     except (UnicodeError, ValueError):  # not a host name or port: compare it as text
         return text.rstrip("/").lower()
