@@ -27,8 +27,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Rooted at the repository so data/ and the reports can be browsed; `make lab PORT=8890`.
+PORT ?= 8888
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
+	$(BIN)/jupyter lab --notebook-dir=. --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/review_and_import.ipynb
 
 templates: $(STAMP)
 	$(BIN)/sections template --format csv -o templates/course_sections.csv

@@ -30,7 +30,8 @@ def test_first_code_cell_holds_the_parameters() -> None:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     first = next(cell for cell in notebook.cells if cell.cell_type == "code")
     assert "parameters" in first.metadata.get("tags", [])
-    for name in ("input_path", "api_url", "dry_run", "report_dir", "state_dir", "sandbox_db"):
+    names = ("input_path", "api_url", "dry_run", "skip_invalid", "report_dir", "state_dir")
+    for name in (*names, "sandbox_db"):
         assert f"{name} = " in first.source
 
 
@@ -87,6 +88,22 @@ def test_dry_run_then_import_then_everything_exists(tmp_path: Path) -> None:
     results = _html(_cell(again, "results"))
     assert results.count("<td>exists</td>") == rows
     assert "<td>created</td>" not in results
+
+
+def test_skip_invalid_imports_the_valid_rows_of_a_sheet_with_invalid_ones(tmp_path: Path) -> None:
+    """A sheet with invalid rows and skip_invalid=True: the notebook completes, the valid
+    rows are created, the invalid ones are reported as invalid (issue 13 acceptance)."""
+    sheet = tmp_path / "mixed.csv"
+    lines = (ROOT / "data" / "sample_sections.csv").read_text(encoding="utf-8").splitlines()
+    broken = lines[1].replace(",1,Immediate,", ",x,Immediate,")  # Display order not a number
+    assert broken != lines[1]
+    sheet.write_text("\n".join([lines[0], broken, *lines[2:]]) + "\n", encoding="utf-8")
+    valid = len(lines) - 2
+
+    done = _run(tmp_path, "mixed", input_path=str(sheet), dry_run=False, skip_invalid=True)
+    results = _html(_cell(done, "results"))
+    assert results.count("<td>created</td>") == valid and results.count("<td>invalid</td>") == 1
+    assert not any(o.get("output_type") == "error" for o in _cell(done, "outcome").outputs)
 
 
 @pytest.mark.slow

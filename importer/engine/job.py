@@ -8,6 +8,7 @@ notebook call. It never prints; it reports progress through a callback and retur
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import Counter
@@ -24,10 +25,17 @@ from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, Ro
 from importer.engine.actions import Action, ActionKind
 from importer.engine.ledger import UNRESOLVED, Key, Ledger, LedgerRecord, read_records
 from importer.engine.locks import account_lock, state_lock
-from importer.engine.plan import adoptions, classify, fetch_server_state
+from importer.engine.plan import (
+    ServerState,
+    adoptions,
+    classify,
+    fetch_server_state,
+    unsettled_wait,
+)
 from importer.engine.rows import InvalidRow, RowOutcome, RowState, plan_frame, results_frame
 from importer.engine.send import POLL_SECONDS, Sender, SendItem, SendResult, StopReason
 from importer.engine.settings import JobSettings
+from importer.engine.verify import verify_after_write
 from importer.errors import (
     AuthError,
     ConfigError,
@@ -268,6 +276,9 @@ def run_job(
         return run.execute(credentials, cancel, ledger=ledger, known=ledger.records(settings.scope))
 
 
+logger = logging.getLogger(__name__)
+
+
 class _JobRun:
     """The state of one run_job call (kept out of run_job to keep each step short)."""
 
@@ -290,6 +301,7 @@ class _JobRun:
         self.tracker = _Progress(progress, len(valid), settings.pacing.writes_per_minute)
         self.plan: pd.DataFrame | None = None
         self.course_names: dict[int, str] = {}
+        self.verified: bool | None = None  # None: nothing was written, nothing to verify
         self.client: NexudusClient | None = None
         self.send: SendResult | None = None
         self.rows: dict[int, RowState] = {
@@ -359,7 +371,11 @@ class _JobRun:
         self.tracker.emit("plan")
         listed_at = time.time()
         try:
-            server = fetch_server_state(client, {row.key[0] for row in self.valid})
+            courses = {row.key[0] for row in self.valid}
+            server = fetch_server_state(client, courses)
+            if ledger is not None and self._settle(server, known, cancel):
+                listed_at = time.time()
+                server = fetch_server_state(client, courses)
             self.course_names = server.course_names
         except (ImporterError, Cancelled) as exc:
             reached = client.stats.answered > 0
@@ -385,6 +401,27 @@ class _JobRun:
             if action.is_write
         ]
         return self._send(client, pacer, policy, cancel, ledger, items)
+
+    def _settle(
+        self, server: ServerState, known: dict[Key, LedgerRecord], cancel: threading.Event | None
+    ) -> bool:
+        """Wait out a write another run of this sheet may have left in flight (see
+        plan.unsettled_wait); True when it waited, so the courses must be listed again."""
+        s = self.settings
+        window = s.target.read_timeout + s.send.reconcile_grace
+        wait = unsettled_wait(server, self.valid, known, window=window, now=time.time())
+        if wait <= 0:
+            return False
+        logger.warning(
+            "sections of this sheet were created moments ago with no record in this state "
+            "folder: waiting %.0f s for any write still in flight, then listing again",
+            wait,
+        )
+        if s.sleep is not None:
+            s.sleep(wait)
+        elif (cancel or threading.Event()).wait(wait):
+            raise Cancelled()
+        return True
 
     def _send_item(
         self, action: Action, previous: LedgerRecord | None, listed_at: float
@@ -439,6 +476,8 @@ class _JobRun:
             state.http_status = outcome.http_status
             state.attempts = outcome.attempts
             state.errors = outcome.errors
+        if self.send.posts:  # someone else may have posted the same section meanwhile
+            self.verified = verify_after_write(client, self.rows.values())
         code = _exit_code([r.status for r in self.rows.values()], self.send.stop)
         return self.finish(code, stop_message=self.send.message)
 
@@ -474,6 +513,7 @@ class _JobRun:
             "settings": {k: _plain(v) for k, v in s.options().items()},
             "message": message,
             "course_names": {str(k): v for k, v in sorted(self.course_names.items())},
+            "verified_after_write": self.verified,
         }
         report_dir: Path | None = None
         if s.write_report:

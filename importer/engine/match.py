@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from importer.clock import parse_api_time
 from importer.schema import title_key
 
 #: Page size asked for when listing a course's sections (the API documents no maximum).
@@ -39,14 +40,17 @@ class ServerSection:
     course_id: int
     title: str
     display_order: int
+    created_at: float | None = None  # CreatedOn as a UNIX time (None: not given or unreadable)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> ServerSection:
+        created = parse_api_time(record.get("CreatedOn"))
         return cls(
             id=int(record["Id"]),
             course_id=int(record["CourseId"]),
             title=str(record.get("Title") or ""),
             display_order=int(record["DisplayOrder"]),
+            created_at=created.timestamp() if created is not None else None,
         )
 
 

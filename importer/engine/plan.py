@@ -70,6 +70,34 @@ class ServerState:
     course_names: dict[int, str] = field(default_factory=dict)  # for reports: "101 Onboarding"
 
 
+def unsettled_wait(
+    server: ServerState,
+    rows: Iterable[PlannedRow],
+    known: Mapping[Key, LedgerRecord],
+    *,
+    window: float,
+    now: float,
+) -> float:
+    """Seconds to wait before this listing can be trusted for courses the ledger knows nothing
+    of (0: none). A section of one of our rows created less than `window` seconds ago there
+    means a run of this sheet wrote recently without this ledger (a deleted state folder, a
+    killed run): a POST it left in flight may still be stored, so wait it out and list again.
+    """
+    known_courses = {key[0] for key in known}
+    newest = 0.0
+    for row in rows:
+        course, order = row.key
+        sections = server.sections.get(course)
+        if course in known_courses or not sections:
+            continue
+        for section in sections:
+            created = section.created_at
+            recent = created is not None and now - window < created <= now + window
+            if recent and same_title_and_order(section, _title(row), order):
+                newest = max(newest, created or 0.0)
+    return max(0.0, newest + window - now) if newest else 0.0
+
+
 def fetch_server_state(client: SectionSource, course_ids: Iterable[int]) -> ServerState:
     """GET each distinct course once, then list its sections once (all pages)."""
     state = ServerState()
