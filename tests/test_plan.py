@@ -119,6 +119,12 @@ def test_changed_since_import_needs_our_ledger_record_and_a_different_payload() 
     assert actions(plans) == [(RowStatus.CHANGED_SINCE_IMPORT, 41), (RowStatus.EXISTS, 42)]
     # Without our record the same edit is a plain conflict (someone else's section).
     assert classify([edited], server)[0].kind.row_status == RowStatus.CONFLICT
+    # The same file (by name, wherever it lies) is an edit; another file's row is a conflict.
+    same_file = classify([edited], server, ledger, source_file="/elsewhere/a.csv")
+    assert same_file[0].kind.row_status == RowStatus.CHANGED_SINCE_IMPORT
+    other = classify([edited], server, ledger, source_file="b.csv")[0]
+    assert other.kind.row_status == RowStatus.CONFLICT
+    assert "imported from a.csv" in other.reason and "Id 41" in other.reason
 
 
 def test_plan_frame_is_in_input_order_with_invalid_rows() -> None:

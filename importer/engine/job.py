@@ -381,7 +381,7 @@ class _JobRun:
             reached = client.stats.answered > 0
             code, text = _server_failure(exc, api_url=s.target.api_url, reached=reached)
             return self.finish(code, stop_message=text)
-        actions = classify(self.valid, server.sections, known)
+        actions = classify(self.valid, server.sections, known, source_file=str(s.input))
         self.plan = plan_frame(actions, self.invalid)
         for action in actions:
             if action.kind is not ActionKind.CREATE or s.dry_run:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from importer.engine.actions import Action, ActionKind, create_action
@@ -117,9 +118,12 @@ def classify(
     rows: Sequence[PlannedRow],
     server: Mapping[int, Sequence[ServerSection] | None],
     ledger: Mapping[Key, LedgerRecord] | None = None,
+    source_file: str | None = None,
 ) -> list[Action]:
     """Decide every valid row against the server (and our ledger), in input order.
 
+    `source_file`: the file being planned; a position the ledger knows from a file of
+    another name is that file's section, not this row's (a `conflict`, not an edit).
     Pure: no I/O, so it is unit-tested on plain data.
     """
     ledger = ledger or {}
@@ -138,7 +142,8 @@ def classify(
                     "the Course column with the course's name",
                 )
             continue
-        for plan in _classify_course(course_rows, list(sections), ledger):
+        source = Path(source_file).name if source_file else None
+        for plan in _classify_course(course_rows, list(sections), ledger, source):
             decided[plan.source_row] = plan
     return [decided[row.source_row] for row in rows]
 
@@ -148,7 +153,10 @@ def _title(row: PlannedRow) -> str:
 
 
 def _classify_course(
-    rows: list[PlannedRow], sections: list[ServerSection], ledger: Mapping[Key, LedgerRecord]
+    rows: list[PlannedRow],
+    sections: list[ServerSection],
+    ledger: Mapping[Key, LedgerRecord],
+    source: str | None,
 ) -> list[Action]:
     by_order: dict[int, list[ServerSection]] = defaultdict(list)
     by_id = {section.id: section for section in sections}
@@ -181,6 +189,19 @@ def _classify_course(
             and ours is not None
             and record.request_hash != payload_hash(row.payload)
         ):
+            other_file = Path(record.source_file).name if record.source_file else None
+            if source and other_file and other_file != source:
+                plans.append(
+                    _decide(
+                        row,
+                        ActionKind.CONFLICT,
+                        ours,
+                        reason=f"display order {order} holds '{ours.title}' (Id {ours.id}), "
+                        f"imported from {other_file}, not from this file: give this row a free "
+                        "Display order, or change that section in Nexudus",
+                    )
+                )
+                continue
             plans.append(
                 _decide(
                     row,
