@@ -28,12 +28,19 @@ from importer.client import NexudusClient
 from importer.codes import ExitCode, RowStatus
 from importer.engine.actions import WRITE_KINDS, Action
 from importer.engine.ledger import Key, Ledger, LedgerStatus
-from importer.engine.match import list_course
+from importer.engine.match import ServerSection, list_course
 from importer.engine.rows import RowOutcome
 from importer.engine.settings import SendPolicy
 from importer.errors import AuthError, ImporterError, LedgerError, ThrottledError
 from importer.pacing import Cancelled
-from importer.retry import Breaker, RetryPolicy, Verdict, call_create, judge_write_failure
+from importer.retry import (
+    Breaker,
+    RetryPolicy,
+    Verdict,
+    call_create,
+    is_safe_to_resend,
+    judge_write_failure,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -381,30 +388,38 @@ class Sender:
             self._stop(StopReason.AUTH, str(exc))
             return
         except ThrottledError as exc:
-            self._done_reconciling(course_id)
-            self._stop(
-                StopReason.RETRY_AFTER,
-                f"listing course {course_id} was throttled "
-                f"beyond the cap ({exc}); run the same command again later",
-            )
-            return
+            if not is_safe_to_resend(exc, self.policy):  # a wait longer than --max-retry-after
+                self._done_reconciling(course_id)
+                self._stop(
+                    StopReason.RETRY_AFTER,
+                    f"listing course {course_id} was throttled "
+                    f"beyond the cap ({exc}); run the same command again later",
+                )
+                return
+            self._listing_failed(course_id, exc)  # throttled on every try: later, like any read
         except Exception as exc:  # reads are retried already (retry.call_read); try later
-            logger.warning(
-                "listing course %d failed (%s); will try again", course_id, type(exc).__name__
-            )
-            self._count_failure(True)
-            with self._lock:
-                self._list_failures[course_id] += 1
-                if (
-                    self.result.stop is not None
-                    or self._list_failures[course_id] >= MAX_LIST_FAILURES
-                ):
-                    # Leave them `ambiguous`: the next run's plan listing reconciles them.
-                    self._abandoned.extend(self._waiting.pop(course_id, []))
-                for item in self._waiting.get(course_id, []):
-                    item.due_at = self.clock() + self.settings.reconcile_grace  # look later
-            self._done_reconciling(course_id)
-            return
+            self._listing_failed(course_id, exc)
+        else:
+            self._settle_listed(course_id, sections, started)
+
+    def _listing_failed(self, course_id: int, exc: Exception) -> None:
+        """A listing failed after its own retries: look again later, or leave the course's
+        unknown rows `ambiguous` for the next run after MAX_LIST_FAILURES."""
+        logger.warning(
+            "listing course %d failed (%s); will try again", course_id, type(exc).__name__
+        )
+        self._count_failure(True)
+        with self._lock:
+            self._list_failures[course_id] += 1
+            if self.result.stop is not None or self._list_failures[course_id] >= MAX_LIST_FAILURES:
+                # Leave them `ambiguous`: the next run's plan listing reconciles them.
+                self._abandoned.extend(self._waiting.pop(course_id, []))
+            for item in self._waiting.get(course_id, []):
+                item.due_at = self.clock() + self.settings.reconcile_grace  # look later
+        self._done_reconciling(course_id)
+
+    def _settle_listed(self, course_id: int, sections: list[ServerSection], started: float) -> None:
+        """Decide each action waiting on this course from its fresh listing."""
         with self._lock:
             self.result.reconciles += 1
             items = self._waiting.pop(course_id, [])
