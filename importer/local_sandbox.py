@@ -47,8 +47,11 @@ def sandbox_credentials() -> Credentials:
     return Credentials(username=SANDBOX_USER, password=DEMO_USERS[SANDBOX_USER].password)
 
 
-def start_sandbox(db_path: str | Path | None = None, *, control: bool = False) -> SandboxServer:
-    """Start a sandbox at the documented limits; `db_path` None keeps its data in a temp file."""
+def start_sandbox(
+    db_path: str | Path | None = None, *, control: bool = False, port: int = 0
+) -> SandboxServer:
+    """Start a sandbox at the documented limits on `port` (0: a free one); `db_path` None
+    keeps its data in a temp file."""
     require_sandbox()
     from importer.sandbox import SandboxConfig, SandboxServer
 
@@ -56,8 +59,12 @@ def start_sandbox(db_path: str | Path | None = None, *, control: bool = False) -
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return SandboxServer(SandboxConfig(db_path=db, control=control)).start()
-    except (OSError, ValueError) as error:  # a data file that is not the sandbox's, no port
+        return SandboxServer(SandboxConfig(db_path=db, control=control, port=port)).start()
+    except (
+        OSError,
+        ValueError,
+        RuntimeError,
+    ) as error:  # a data file that is not the sandbox's, no port
         raise ConfigError(str(error)) from None
 
 
@@ -75,10 +82,11 @@ def sandbox_ledger_scope(db_path: str | Path | None = None) -> str:
 
 @contextmanager
 def running_sandbox(
-    settings: JobSettings, db_path: str | Path | None
+    settings: JobSettings, db_path: str | Path | None, *, port: int | None = None
 ) -> Iterator[tuple[JobSettings, SandboxServer]]:
-    """A sandbox for the length of the block, and `settings` pointed at it."""
-    server = start_sandbox(db_path)
+    """A sandbox for the length of the block, and `settings` pointed at it; on `port`
+    (default: the `sandbox_port` setting, 0 = a free port)."""
+    server = start_sandbox(db_path, port=settings.sandbox_port if port is None else port)
     try:
         pointed = settings.with_options(api_url=server.url)
         yield (

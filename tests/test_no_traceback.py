@@ -109,7 +109,20 @@ def test_unexpected_exception_is_exit_5_with_the_traceback_only_in_the_log(tmp_p
     )
     log = tmp_path / "run.log"
     done = subprocess.run(
-        [sys.executable, "-c", program, "import", str(SAMPLE), "--sandbox", "--log-file", str(log)],
+        [
+            sys.executable,
+            "-c",
+            program,
+            "import",
+            str(SAMPLE),
+            "--sandbox",
+            "--log-file",
+            str(log),
+            "--state-dir",
+            str(tmp_path / "st"),
+            "--report-dir",
+            str(tmp_path / "reports"),
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -129,7 +142,16 @@ def test_memory_exhaustion_is_exit_2(tmp_path: Path) -> None:
         "main(sys.argv[1:])\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", program, "import", str(SAMPLE), "--sandbox"],
+        [
+            sys.executable,
+            "-c",
+            program,
+            "import",
+            str(SAMPLE),
+            "--sandbox",
+            "--state-dir",
+            str(tmp_path / "st"),
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -141,7 +163,8 @@ def test_memory_exhaustion_is_exit_2(tmp_path: Path) -> None:
 def test_nothing_valid_with_skip_invalid_is_exit_2(tmp_path: Path) -> None:
     done = sections(
         "import", str(ROOT / "data" / "invalid_sections.csv"), "--skip-invalid", "--sandbox",
-        "--report-dir", str(tmp_path / "reports"), cwd=tmp_path,
+        "--report-dir", str(tmp_path / "reports"), "--state-dir", str(tmp_path / "st"),
+        cwd=tmp_path,
     )  # fmt: skip
     assert_one_line(done, ExitCode.INVALID_INPUT, "no valid row")
     assert "Report:" in done.stdout
@@ -202,3 +225,17 @@ def test_sigterm_finishes_in_flight_writes_the_report_and_exits_4(tmp_path: Path
         again = sections(*args, *FAST_FLAGS, cwd=tmp_path)
         assert again.returncode == ExitCode.OK, again.stdout + again.stderr
         assert_exactly_once(srv.url, data)
+
+
+def test_sandbox_port_is_used_and_a_taken_one_is_one_line_exit_3(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = sections("plan", str(SAMPLE), "--sandbox", "--sandbox-port", str(port), cwd=tmp_path)
+        assert_one_line(busy, ExitCode.CONFIG, str(port))
+    done = sections("plan", str(SAMPLE), "--sandbox", "--sandbox-port", str(port), cwd=tmp_path)
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    assert f"http://127.0.0.1:{port}" in done.stderr

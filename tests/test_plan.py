@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from importer.engine.ledger import LedgerRecord, LedgerStatus, payload_hash
 from importer.engine.match import ServerSection, normalize_title
 from importer.engine.plan import classify
 from importer.engine.rows import PLAN_COLUMNS, plan_frame
-from importer.validate import ValidRow
+from importer.validate import ValidRow, validate_file
 
 
 def row(source_row: int, course: int, order: int, title: str) -> ValidRow:
@@ -218,3 +219,24 @@ def test_plan_without_a_ledger_creates_no_state(tmp_path: Path) -> None:
         result = run_job(settings(path, server.url, tmp_path, dry_run=True))
     assert result.plan is not None and result.plan["action"].tolist() == ["create"]
     assert not (tmp_path / "state").exists()
+
+
+def test_sequential_first_is_not_a_finding_in_a_course_that_already_has_sections(
+    tmp_path: Path,
+) -> None:
+    """The sheet's first row of course 101 is Sequential: a warning for an empty course, but
+    not where the server already holds sections it follows (checked at plan time)."""
+    path = tmp_path / "more.csv"
+    path.write_text(
+        "Course ID,Section title,Display order,Unlock type\n"
+        "101,Part two,5,Sequential\n102,Only,1,Sequential\n",
+        encoding="utf-8",
+    )
+    with sandbox() as server:
+        seed_section(server.url, 101, 1, "Part one")
+        result = run_job(settings(path, server.url, tmp_path, dry_run=True))
+    assert result.report_dir is not None
+    summary = json.loads((result.report_dir / "summary.json").read_text("utf-8"))
+    assert summary["findings"] == {"errors": 0, "warnings": 1}  # course 102's row only
+    checked = validate_file(path).findings["rule"].tolist()
+    assert checked.count("sequential_first") == 2  # offline, both are warned about

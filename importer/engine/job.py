@@ -28,6 +28,7 @@ from importer.engine.locks import account_lock, state_lock
 from importer.engine.plan import (
     ServerState,
     adoptions,
+    answered_findings,
     classify,
     fetch_server_state,
     unsettled_wait,
@@ -301,6 +302,7 @@ class _JobRun:
         self.tracker = _Progress(progress, len(valid), settings.pacing.writes_per_minute)
         self.plan: pd.DataFrame | None = None
         self.course_names: dict[int, str] = {}
+        self.findings = validation.findings  # less those the server answers (after the plan)
         self.verified: bool | None = None  # None: nothing was written, nothing to verify
         self.client: NexudusClient | None = None
         self.send: SendResult | None = None
@@ -377,6 +379,9 @@ class _JobRun:
                 listed_at = time.time()
                 server = fetch_server_state(client, courses)
             self.course_names = server.course_names
+            self.findings = answered_findings(
+                self.findings, server, {r.source_row: r.course_id for r in self.rows.values()}
+            )
         except (ImporterError, Cancelled) as exc:
             reached = client.stats.answered > 0
             code, text = _server_failure(exc, api_url=s.target.api_url, reached=reached)
@@ -476,7 +481,7 @@ class _JobRun:
             state.http_status = outcome.http_status
             state.attempts = outcome.attempts
             state.errors = outcome.errors
-        if self.send.posts:  # someone else may have posted the same section meanwhile
+        if self.send.posts and self.send.stop is None:  # someone else may have posted too
             self.verified = verify_after_write(client, self.rows.values())
         code = _exit_code([r.status for r in self.rows.values()], self.send.stop)
         return self.finish(code, stop_message=self.send.message)
@@ -522,7 +527,7 @@ class _JobRun:
                 RunReport(
                     sheet=self.validation.sheet,
                     results=results,
-                    findings=self.validation.findings,
+                    findings=self.findings,
                     summary=summary,
                     plan=self.plan,
                 ),

@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import pandas as pd
+
+from importer.codes import Rule
 from importer.engine.actions import Action, ActionKind, create_action
 from importer.engine.ledger import (
     UNRESOLVED,
@@ -97,6 +100,20 @@ def unsettled_wait(
             if recent and same_title_and_order(section, _title(row), order):
                 newest = max(newest, created or 0.0)
     return max(0.0, newest + window - now) if newest else 0.0
+
+
+def answered_findings(
+    findings: pd.DataFrame, server: ServerState, course_of_row: Mapping[int, object]
+) -> pd.DataFrame:
+    """The validation findings without those the server answers: `sequential_first` is
+    not a problem in a course that already has sections (the row follows them)."""
+    if not len(findings):
+        return findings
+    filled = {course for course, sections in server.sections.items() if sections}
+    answered = (findings["rule"] == str(Rule.SEQUENTIAL_FIRST)) & findings["source_row"].map(
+        lambda row: course_of_row.get(row) in filled
+    ).astype(bool)
+    return findings[~answered].reset_index(drop=True)
 
 
 def fetch_server_state(client: SectionSource, course_ids: Iterable[int]) -> ServerState:

@@ -243,6 +243,12 @@ class JobSettings:
         False,
         "Import the valid rows even when some rows are invalid (those are reported 'invalid').",
     )
+    sandbox_port: int = option(
+        0,
+        "Port of the built-in sandbox that --sandbox starts (0: a free port).",
+        min=0,
+        max=65535,
+    )
     sheet: str | None = option(
         None, "XLSX sheet to read (default: first).", commands=("plan", "import"), in_file=False
     )

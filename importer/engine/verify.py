@@ -16,6 +16,7 @@ from importer.codes import DONE_STATUSES, RowStatus
 from importer.engine.match import SectionSource, list_course, same_title_and_order
 from importer.engine.rows import RowState
 from importer.errors import ImporterError
+from importer.pacing import Cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def verify_after_write(client: SectionSource, states: Iterable[RowState]) -> boo
             continue
         try:
             sections = list_course(client, course)
-        except ImporterError as exc:
+        except (ImporterError, Cancelled) as exc:
             logger.warning("could not verify course %s after writing (%s)", course, exc)
             verified = False
             continue
