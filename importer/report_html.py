@@ -88,6 +88,7 @@ def _summary_rows(summary: dict[str, Any]) -> list[str]:
         ("Requests", _by_kind(summary.get("requests"))),
         ("HTTP responses", _by_kind(summary.get("statuses"))),
         ("Throttled (HTTP 409)", summary.get("throttled_409s")),
+        ("Unclear answers (checked against the server)", summary.get("unclear_answers")),
         ("Sheet", summary.get("sheet_name")),
         ("Tool version", summary.get("tool_version")),
         ("Input SHA-256", summary.get("input_sha256")),

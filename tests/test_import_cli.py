@@ -348,6 +348,23 @@ def test_no_output_file_or_log_line_contains_the_token_or_password(
         assert f"password={password}" not in text and f'"{password}"' not in text
 
 
+def test_unclear_answers_are_said_in_plain_words_never_as_exception_names(
+    url: str, tmp_path: Path
+) -> None:
+    """Issue 13 item 2: the summary says how many answers were unclear and that they were
+    checked; class names (AmbiguousError, TransportError) stay in the --log-file."""
+    configure(url, ambiguous_rate=0.5, seed=5)
+    path = write_csv(tmp_path / "in.csv", rows(8))
+    log = tmp_path / "run.log"
+    done = run_import(path, url, tmp_path, "--reconcile-grace", "0.2", "--log-file", str(log))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "answer(s) were unclear and were checked against the server" in done.stdout
+    shown = done.stdout + done.stderr
+    assert "AmbiguousError" not in shown and "TransportError" not in shown
+    summary = json.loads((latest_report(tmp_path) / "summary.json").read_text("utf-8"))
+    assert summary["unclear_answers"] > 0
+
+
 @pytest.mark.slow
 def test_sandbox_flag_works_with_no_setup(tmp_path: Path) -> None:
     """`sections import data/sample_sections.csv --sandbox` at the documented limits."""

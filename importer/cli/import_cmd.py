@@ -199,6 +199,14 @@ def _print_summary(result: JobResult) -> None:
         counts = result.results["status"].value_counts()
         console.print("  ".join(f"{status}: {int(n)}" for status, n in counts.items()))
     console.print(result.message, markup=False, highlight=False)
+    unclear = int(str(result.summary.get("unclear_answers") or 0))
+    if unclear:
+        console.print(
+            f"{unclear} answer(s) were unclear and were checked against the server before "
+            "anything was sent again",
+            markup=False,
+            highlight=False,
+        )
     if result.report_dir is not None:
         console.print(f"Report: {result.report_dir}", markup=False, highlight=False)
     meaning = exit_meaning(result.exit_code, dry_run=bool(result.summary.get("dry_run")))

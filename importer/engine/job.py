@@ -508,6 +508,7 @@ class _JobRun:
             if self.send
             else 0.0,
             "posts": self.send.posts if self.send else 0,
+            "unclear_answers": self.send.unclear if self.send else 0,
             "reconcile_listings": self.send.reconciles if self.send else 0,
             "writes_per_minute": s.pacing.writes_per_minute,
             "max_writes": self.budget.limit,

@@ -96,6 +96,7 @@ class SendResult:
     stop: StopReason | None = None
     message: str = ""
     posts: int = 0
+    unclear: int = 0  # answers that left a write's outcome unknown (each reconciled)
     reconciles: int = 0
     first_post_at: float | None = None
     last_post_at: float | None = None
@@ -338,6 +339,7 @@ class Sender:
         logger.info("row %d: outcome unknown (%s); will reconcile", item.source_row, why)
         with self._lock:
             self._waiting[item.key[0]].append(item)
+            self.result.unclear += 1
         self._note_answer()
 
     def _not_sent(self, item: SendItem, why: str) -> None:
