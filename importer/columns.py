@@ -155,7 +155,7 @@ COLUMNS: tuple[Column, ...] = (
         description="Yes marks an example row of the template: delete those rows before importing.",
         aliases=("example row", "is example"),
         default=False,
-        examples=("", "", ""),
+        examples=("Yes", "Yes", "Yes"),  # so a template imported as it is sends nothing
         sent=False,
     ),
 )

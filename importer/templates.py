@@ -181,6 +181,22 @@ def _add_dropdown(sheet: Worksheet, letter: str, choices: Sequence[str], hint: s
     sheet.add_data_validation(validation)
 
 
+def _add_whole_number(sheet: Worksheet, letter: str, header: str) -> None:
+    """Whole numbers from 0 on a number column's data cells (a warning, like the lists)."""
+    validation = DataValidation(
+        type="whole",
+        operator="greaterThanOrEqual",
+        formula1="0",
+        allow_blank=True,
+        showErrorMessage=True,
+        errorStyle="warning",
+        errorTitle="Not a whole number",
+        error=f"{header} takes a whole number (0, 1, 2, ...).",
+    )
+    validation.add(f"{letter}2:{letter}{VALIDATED_ROWS + 1}")
+    sheet.add_data_validation(validation)
+
+
 def _fill_sections(sheet: Worksheet, rows: Sequence[Sequence[str]]) -> None:
     bold = Font(bold=True)
     required_fill = PatternFill("solid", fgColor="FFF2CC")
@@ -199,6 +215,8 @@ def _fill_sections(sheet: Worksheet, rows: Sequence[Sequence[str]]) -> None:
             _add_dropdown(sheet, letter, names, f"Choose {', '.join(names)}.")
         elif column.kind == "boolean":
             _add_dropdown(sheet, letter, (YES, NO), f"Choose {YES} or {NO}.")
+        elif column.kind == "integer":
+            _add_whole_number(sheet, letter, column.header)
     for row_number, row in enumerate(data, start=2):
         for index, (column, text) in enumerate(zip(COLUMNS, row, strict=False), start=1):
             cell = sheet.cell(row=row_number, column=index, value=_cell_value(column, text))

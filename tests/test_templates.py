@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
@@ -103,7 +104,8 @@ def test_xlsx_template_sheet_headers_examples_and_frozen_bold_header() -> None:
 
 
 def test_xlsx_template_has_dropdowns_for_unlock_type_and_booleans() -> None:
-    """Unlock type offers the UNLOCK_TYPES names; every Yes/No column offers Yes and No."""
+    """Unlock type offers the UNLOCK_TYPES names; every Yes/No column offers Yes and No;
+    the number columns take whole numbers."""
     validations = templates.xlsx_content(XLSX_TEMPLATE)[templates.SHEET_NAME]["validations"]
     by_column = {sqref[0]: (kind, formula) for kind, formula, sqref in validations}
     for column in COLUMNS:
@@ -112,6 +114,9 @@ def test_xlsx_template_has_dropdowns_for_unlock_type_and_booleans() -> None:
             expected = '"' + ",".join(UNLOCK_TYPES.values()) + '"'
         elif column.kind == "boolean":
             expected = f'"{templates.YES},{templates.NO}"'
+        elif column.kind == "integer":  # whole numbers from 0
+            assert by_column[letter] == ("whole", "0"), column.field
+            continue
         else:
             assert letter not in by_column, column.field
             continue
@@ -198,8 +203,17 @@ def test_cli_errors_are_one_line(tmp_path: Path, args: list[str], needle: str) -
 
 
 @pytest.mark.parametrize("path", [CSV_TEMPLATE, XLSX_TEMPLATE], ids=["csv", "xlsx"])
-def test_template_examples_validate_cleanly(path: Path) -> None:
-    """The example rows pass validation with no errors and no warnings."""
+def test_template_examples_are_flagged_until_removed_and_valid_otherwise(
+    path: Path, tmp_path: Path
+) -> None:
+    """A template imported as it is sends nothing: each example row is `template_example`
+    (its Example cell says Yes). Unmarked, the example rows pass with no finding at all."""
     result = validate_file(path)
-    assert (result.errors, result.warnings) == (0, 0), result.findings.to_string()
-    assert len(result.valid_rows()) == len(UNLOCK_TYPES)
+    assert set(result.findings["rule"]) == {"template_example"}
+    assert result.errors == len(UNLOCK_TYPES) and not result.valid_rows()
+    table = pd.read_csv(CSV_TEMPLATE, dtype=str, keep_default_na=False)
+    unmarked = table.assign(Example="")
+    unmarked.to_csv(tmp_path / "mine.csv", index=False)
+    mine = validate_file(tmp_path / "mine.csv")
+    assert (mine.errors, mine.warnings) == (0, 0), mine.findings.to_string()
+    assert len(mine.valid_rows()) == len(UNLOCK_TYPES)
