@@ -1,5 +1,7 @@
-"""Verify after writing (issue 12 item 3): a duplicate of one of our rows made by someone
-else during the run is reported per row with every Id, and the run exits 1, never 0."""
+"""What a run may claim at its end: verified after writing (issue 12 item 3: a duplicate made
+by someone else meanwhile is reported, exit 1, never 0), a listing trusted only once writes a
+killed run left in flight have landed (item 4), and a last progress event equal to the summary
+(issue 13 item 6)."""
 
 from __future__ import annotations
 
@@ -80,3 +82,16 @@ def test_no_ledger_is_not_no_history_a_late_write_of_a_killed_run_is_waited_for(
     assert set(result.results["status"]) == {RowStatus.EXISTS}
     assert result.summary["posts"] == 0
     assert_exactly_once(url, data)
+
+
+def test_the_last_progress_event_shows_what_the_summary_shows(tmp_path: Path, url: str) -> None:
+    """Issue 13 item 6: a run stopped early (write budget) ends its progress with the final
+    counts, and rows still pending are not counted as done."""
+    path = write_csv(tmp_path / "in.csv", rows(10))
+    events: list[ProgressEvent] = []
+    result = run_job(settings(path, url, tmp_path, max_writes=4), progress=events.append)
+    assert result.exit_code == ExitCode.RESUMABLE
+    last = events[-1]
+    counts = result.results["status"].value_counts().to_dict()
+    assert last.phase == "done" and last.counts == counts
+    assert last.done == counts.get("created", 0) == 4 and last.total == 10

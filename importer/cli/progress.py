@@ -93,6 +93,10 @@ class ProgressDisplay:
         trace: TracebackType | None,
     ) -> None:
         if self._progress is not None:
+            if kind is not None or self._last_phase in ("", "validate", "plan"):
+                # Stopped before sending (bad credentials, unreachable server, a bug): the
+                # one-line message says it; a 0% bar left on screen would only confuse.
+                self._progress.update(self._task, visible=False)
             self._progress.stop()
             self._progress = None
 
@@ -101,6 +105,8 @@ class ProgressDisplay:
             return
         with self._lock:
             if self._progress is not None and self._task is not None:
+                if event.phase not in ("report", "done"):
+                    self._last_phase = event.phase
                 self._progress.update(
                     self._task,
                     description=event.phase,

@@ -125,8 +125,9 @@ class _Progress:
     def emit(self, phase: str) -> None:
         if self.callback is None:
             return
-        with self._lock:
-            done = sum(self.counts.values())
+        with self._lock:  # rows still pending or unclear are not done, whatever was counted
+            unfinished = {str(status) for status in UNFINISHED_STATUSES}
+            done = sum(n for status, n in self.counts.items() if status not in unfinished)
             rate = 0.0
             if self.first_sent_at is not None and self.sent >= 2:
                 # Answers after the first one, over the time since it: N answers span N-1
@@ -522,6 +523,8 @@ class _JobRun:
             "verified_after_write": self.verified,
         }
         report_dir: Path | None = None
+        final = Counter(r.status.value for r in self.rows.values() if r.status != RowStatus.INVALID)
+        self.tracker.counts = final  # the last bar shows what the summary table shows
         if s.write_report:
             self.tracker.emit("report")
             report_dir = write_report(
