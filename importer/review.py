@@ -7,6 +7,7 @@ only `notebook_progress` and `report_links` know about Jupyter.
 
 from __future__ import annotations
 
+import html
 import os
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from importer.codes import RowStatus, Severity
+from importer.codes import DONE_STATUSES, NEEDS_FIX_STATUSES, RowStatus, Severity
 from importer.columns import IMMEDIATE, SEQUENTIAL, TIMED, UNLOCK_TYPES
 from importer.local_sandbox import sandbox_ledger_scope  # noqa: F401 - the notebook uses review.*
 
@@ -97,7 +98,8 @@ def highlight_sheet(result: ValidationResult) -> Styler:
     if len(header):
         caption += " — " + "; ".join(str(m) for m in header["message"])
     return (
-        frame.style.apply(lambda _: styles, axis=None)
+        frame.style.format(escape="html", na_rep="")  # cells shown as typed, never as HTML
+        .apply(lambda _: styles, axis=None)
         .set_properties(
             subset=[PROBLEMS_COLUMN], **{"white-space": "pre-wrap", "text-align": "left"}
         )
@@ -243,6 +245,41 @@ def plan_of(result: JobResult) -> pd.DataFrame:
     return result.results.rename(columns={"status": "action"})
 
 
+#: Background of a status label in styled tables (as in report.html: done green, to do
+#: blue, unfinished grey or amber, needs a person red).
+_LABEL_COLOURS = {
+    **{str(s): "#1e7e34" for s in DONE_STATUSES},
+    str(RowStatus.CREATE): "#1f5fa8",
+    str(RowStatus.PENDING): "#6c757d",
+    str(RowStatus.AMBIGUOUS): "#b36b00",
+    **{str(s): "#b02a37" for s in NEEDS_FIX_STATUSES},
+}
+
+
+def styled_rows(frame: pd.DataFrame, course_names: dict[str, str] | None = None) -> Styler:
+    """A plan or results frame for people: the spreadsheet row as the index, blanks instead
+    of <NA>, the status (or action) as a coloured label, course names beside their Ids."""
+    shown = frame.copy()
+    if course_names and "course_id" in shown:
+        shown.insert(
+            list(shown.columns).index("course_id") + 1,
+            "course",
+            [course_names.get(str(c), "") if pd.notna(c) else "" for c in shown["course_id"]],
+        )
+    shown = shown.set_index("source_row").rename_axis("Row")
+    status = "status" if "status" in shown else "action"
+
+    def label(value: object) -> str:
+        colour = _LABEL_COLOURS.get(str(value), "#495057")
+        return f"background-color:{colour};color:white;border-radius:.5rem"
+
+    return (
+        shown.style.format(escape="html", na_rep="")
+        .map(label, subset=[status])
+        .set_properties(subset=[status], **{"text-align": "center"})
+    )
+
+
 def plan_counts(plan: pd.DataFrame) -> pd.DataFrame:
     """Rows per planned action (RowStatus order) and course, with a total column.
 
@@ -283,8 +320,6 @@ def _label(event: ProgressEvent) -> str:
 
 
 def _html_bar(event: ProgressEvent) -> str:
-    import html
-
     total = max(event.total, 1)
     return (
         f'<div><progress value="{event.done}" max="{total}" style="width:60%"></progress> '
@@ -350,16 +385,19 @@ def _tqdm_progress() -> Callable[[ProgressEvent], None]:
 
 
 def report_links(report_dir: str | Path | None) -> Any:
-    """Clickable links to the files of a run's report folder (relative to the notebook)."""
-    from IPython.display import FileLinks, Markdown
+    """The report folder's absolute path (true wherever the executed notebook is saved),
+    then clickable links to its files (relative to the notebook, for JupyterLab)."""
+    from IPython.display import HTML, FileLinks, Markdown
 
     if report_dir is None or not Path(report_dir).is_dir():
         return Markdown("_No report folder was written._")  # type: ignore[no-untyped-call]
+    folder = Path(report_dir).resolve()
     try:
-        shown = os.path.relpath(report_dir, Path.cwd())
+        shown = os.path.relpath(folder, Path.cwd())
     except ValueError:  # another drive on Windows
-        shown = str(report_dir)
-    return FileLinks(shown)  # type: ignore[no-untyped-call]
+        shown = str(folder)
+    links = FileLinks(shown)._repr_html_()  # type: ignore[no-untyped-call]
+    return HTML(f"<p>Report folder: <code>{html.escape(str(folder))}</code></p>{links}")  # type: ignore[no-untyped-call]
 
 
 def start_sandbox(db_path: str | Path | None = None) -> tuple[Any, Any]:

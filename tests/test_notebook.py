@@ -81,13 +81,13 @@ def test_dry_run_then_import_then_everything_exists(tmp_path: Path) -> None:
     real = _run(tmp_path, "real", dry_run=False)
     assert "<progress" in _html(_cell(real, "import"))
     results = _html(_cell(real, "results"))
-    assert results.count("<td>created</td>") == rows
+    assert results.count(">created</td>") == rows
     assert "summary.json" in str(_cell(real, "results").outputs)
 
     again = _run(tmp_path, "again", dry_run=False)
     results = _html(_cell(again, "results"))
-    assert results.count("<td>exists</td>") == rows
-    assert "<td>created</td>" not in results
+    assert results.count(">exists</td>") == rows
+    assert ">created</td>" not in results
 
 
 def test_skip_invalid_imports_the_valid_rows_of_a_sheet_with_invalid_ones(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_skip_invalid_imports_the_valid_rows_of_a_sheet_with_invalid_ones(tmp_pa
 
     done = _run(tmp_path, "mixed", input_path=str(sheet), dry_run=False, skip_invalid=True)
     results = _html(_cell(done, "results"))
-    assert results.count("<td>created</td>") == valid and results.count("<td>invalid</td>") == 1
+    assert results.count(">created</td>") == valid and results.count(">invalid</td>") == 1
     assert not any(o.get("output_type") == "error" for o in _cell(done, "outcome").outputs)
 
 

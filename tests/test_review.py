@@ -127,11 +127,40 @@ def test_html_bar_escapes_and_shows_counts() -> None:
     assert "created 2" in html and "&lt;x&gt;" in html and "about 9 s left" in html
 
 
-def test_report_links_lists_report_files(tmp_path: Path) -> None:
+def test_report_links_lists_report_files_and_the_absolute_folder(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text("{}", encoding="utf-8")
-    links = review.report_links(tmp_path)
-    assert "summary.json" in repr(links)
+    links = review.report_links(tmp_path).data
+    assert "summary.json" in links and str(tmp_path.resolve()) in links
     assert "No report" in review.report_links(None).data
+
+
+def test_highlight_sheet_shows_cell_html_as_typed(tmp_path: Path) -> None:
+    path = tmp_path / "html.csv"
+    path.write_text(
+        "Course ID,Section title,Display order,Unlock type,Introduction (HTML)\n"
+        "101,Perks,1,Immediate,<p>Perks</p>\n",
+        encoding="utf-8",
+    )
+    page = review.highlight_sheet(validate_file(path)).to_html()
+    assert "&lt;p&gt;Perks&lt;/p&gt;" in page and "<p>Perks</p>" not in page
+
+
+def test_styled_rows_index_by_row_blank_na_coloured_labels_course_names() -> None:
+    frame = pd.DataFrame(
+        {
+            "source_row": [2, 3],
+            "course_id": pd.array([101, None], dtype="Int64"),
+            "title": ["<b>A</b>", "B"],
+            "status": ["created", "invalid"],
+            "section_id": pd.array([7, None], dtype="Int64"),
+        }
+    )
+    styler = review.styled_rows(frame, {"101": "Onboarding"})
+    assert list(styler.data.index) == [2, 3] and styler.data.index.name == "Row"
+    assert styler.data.at[2, "course"] == "Onboarding"
+    page = styler.to_html()
+    assert "<NA>" not in page and "&lt;NA&gt;" not in page and "&lt;b&gt;A" in page
+    assert "#1e7e34" in page and "#b02a37" in page  # created green, invalid red
 
 
 def test_plan_of_falls_back_to_results_when_nothing_was_planned() -> None:
