@@ -63,6 +63,7 @@ class TokenKeeper:
         self._access: str | None = credentials.token
         self._refresh_token: str | None = None
         self._generation = 0
+        self.expires_in: int | None = None  # seconds the last granted token lives
 
     def current(self) -> tuple[str, int]:
         """The token to send and its generation (logs in first when there is none)."""
@@ -153,6 +154,8 @@ class TokenKeeper:
                 f"the token answer from {self._host} is not a valid header value; check --api-url"
             )
         self._access = access
+        lifetime = body.get("expires_in") if isinstance(body, dict) else None
+        self.expires_in = lifetime if isinstance(lifetime, int) and lifetime > 0 else None
         refresh = body.get("refresh_token") if isinstance(body, dict) else None
         self._refresh_token = refresh if isinstance(refresh, str) and refresh else None
         self._generation += 1

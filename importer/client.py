@@ -246,6 +246,19 @@ class NexudusClient:
 
     # -- writes: one attempt each
 
+    def create_section_value(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """POST one section ONCE and return the answer's `Value` as it came ({"Id": n} or
+        the whole record: `sections doctor` reports which); raises like create_section."""
+        response = self._send("POST", SECTIONS_PATH, "post", json=dict(payload))
+        value = mutation_body(response).get("Value")
+        if not isinstance(value, dict) or as_id(value.get("Id")) is None:
+            raise AmbiguousError(
+                f"HTTP {response.status_code} reported success without Value.Id",
+                status=response.status_code,
+                cause="2xx without Value.Id",
+            )
+        return dict(value)
+
     def create_section(self, payload: Mapping[str, Any]) -> int:
         """POST one section ONCE (plus one token refresh on a 401); return its new Id.
 
@@ -254,15 +267,8 @@ class NexudusClient:
         AmbiguousError (also for any 5xx and the generic "Ooops" 400/500), AuthError
         (see importer.retry for which are safe to re-send).
         """
-        response = self._send("POST", SECTIONS_PATH, "post", json=dict(payload))
-        value = mutation_body(response).get("Value")
-        new_id = as_id(value.get("Id")) if isinstance(value, dict) else None
-        if new_id is None:
-            raise AmbiguousError(
-                f"HTTP {response.status_code} reported success without Value.Id",
-                status=response.status_code,
-                cause="2xx without Value.Id",
-            )
+        new_id = as_id(self.create_section_value(payload)["Id"])
+        assert new_id is not None  # create_section_value checked it
         return new_id
 
     def update_section(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -333,6 +339,20 @@ class NexudusClient:
 
         params = {"orderBy": "DisplayOrder", "dir": 1, "CourseSection_Course": wanted}
         return self._list_all(SECTIONS_PATH, "list", params, page_size, keep=ours)
+
+    def first_page(self, course_id: int | None, *, size: int) -> dict[str, Any]:
+        """One page of sections as the API answers it (the envelope: PageSize, TotalItems,
+        HasNextPage, Records...), retried like any read; for `sections doctor`."""
+        params: dict[str, Any] = {"page": 1, "size": size, "orderBy": "Id", "dir": 1}
+        if course_id is not None:
+            params["CourseSection_Course"] = self._id(course_id)
+        return call_read(lambda: self._get_json(SECTIONS_PATH, "list", params), self.read_policy)
+
+    @property
+    def token_lifetime(self) -> int | None:
+        """Seconds the current access token was granted for (None: not told, or a token
+        from NEXUDUS_TOKEN)."""
+        return self._tokens.expires_in
 
     def list_courses(self, *, page_size: int = 500) -> list[dict[str, Any]]:
         """Every course of the account, all pages (see `_list_all`)."""

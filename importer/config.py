@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from importer.credentials import SECRET_NAME
-from importer.engine.settings import JOB_COMMANDS, file_options, range_problem
+from importer.engine.settings import JOB_COMMANDS, file_options, option_names, range_problem
 from importer.errors import ConfigError
 
 CONFIG_FILENAME = "sections.toml"
@@ -183,4 +183,6 @@ def config_default_map(config: dict[str, object]) -> dict[str, dict[str, object]
     default_map: dict[str, dict[str, object]] = {name: dict(job_options) for name in JOB_COMMANDS}
     if isinstance(batch_options, dict):
         default_map["batch"].update(batch_options)
+    doctor = option_names("doctor")  # the API keys only: doctor sends no rows
+    default_map["doctor"] = {k: v for k, v in job_options.items() if k in doctor}
     return default_map

@@ -48,10 +48,14 @@ def sandbox_credentials() -> Credentials:
 
 
 def start_sandbox(
-    db_path: str | Path | None = None, *, control: bool = False, port: int = 0
+    db_path: str | Path | None = None,
+    *,
+    control: bool = False,
+    port: int = 0,
+    profile_file: str | Path | None = None,
 ) -> SandboxServer:
-    """Start a sandbox at the documented limits on `port` (0: a free one); `db_path` None
-    keeps its data in a temp file."""
+    """Start a sandbox at the documented limits (or as `profile_file` says, e.g. a
+    doctor.json) on `port` (0: a free one); `db_path` None keeps its data in a temp file."""
     require_sandbox()
     from importer.sandbox import SandboxConfig, SandboxServer
 
@@ -59,7 +63,12 @@ def start_sandbox(
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return SandboxServer(SandboxConfig(db_path=db, control=control, port=port)).start()
+        config = SandboxConfig(db_path=db, control=control, port=port)
+        if profile_file is not None:
+            from importer.sandbox.profiles import read_profile_file
+
+            config = dataclasses.replace(config, **read_profile_file(profile_file))
+        return SandboxServer(config).start()
     except (
         OSError,
         ValueError,
@@ -86,7 +95,11 @@ def running_sandbox(
 ) -> Iterator[tuple[JobSettings, SandboxServer]]:
     """A sandbox for the length of the block, and `settings` pointed at it; on `port`
     (default: the `sandbox_port` setting, 0 = a free port)."""
-    server = start_sandbox(db_path, port=settings.sandbox_port if port is None else port)
+    server = start_sandbox(
+        db_path,
+        port=settings.sandbox_port if port is None else port,
+        profile_file=settings.profile_file,
+    )
     try:
         pointed = settings.with_options(api_url=server.url)
         yield (

@@ -84,7 +84,7 @@ def test_unusable_folder_or_address_is_one_line_exit_3(tmp_path: Path, extra: li
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a folder is expected", encoding="utf-8")
     data = tmp_path / "in.csv"
-    data.write_bytes((ROOT / "templates" / "course_sections.csv").read_bytes())
+    data.write_bytes((ROOT / "data" / "sample_sections.csv").read_bytes())
     result = subprocess.run(
         [
             sys.executable,

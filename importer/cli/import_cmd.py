@@ -114,6 +114,8 @@ def _run(
         quiet=quiet, log_file=log_file, console=display.console if display.terminal else None
     )
     settings = JobSettings.build(input=file, dry_run=dry_run, **options)
+    if settings.profile_file is not None and not sandbox:
+        raise click.BadParameter("only with --sandbox", param_hint="'--profile-file'")
     with contextlib.ExitStack() as stack:
         if sandbox:
             settings = _with_sandbox(settings, stack, quiet=quiet)

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 #: Commands whose options are generated from these settings.
 JOB_COMMANDS: tuple[str, ...] = ("plan", "import", "batch")
+#: Commands that talk to the API without a run's sending options: `sections doctor` too.
+API_COMMANDS: tuple[str, ...] = (*JOB_COMMANDS, "doctor")
 #: Folder names used beside the input file (or inbox) when no folder is given.
 DEFAULT_STATE_DIRNAME = ".sections-state"
 DEFAULT_REPORT_DIRNAME = "reports"
@@ -79,10 +81,12 @@ class TargetSettings:
         "Nexudus API root (env NEXUDUS_API_URL). Credentials come only from NEXUDUS_TOKEN "
         "or NEXUDUS_USERNAME + NEXUDUS_PASSWORD (+ NEXUDUS_TOTP).",
         envvar="NEXUDUS_API_URL",
+        commands=API_COMMANDS,
     )
     state_dir: Path | None = option(
         None,
         "Folder for the ledger and lock (default: .sections-state/ beside the file or inbox).",
+        commands=API_COMMANDS,
     )
     report_dir: Path | None = option(
         None, "Folder for run reports (default: reports/ beside the file or inbox)."
@@ -106,6 +110,7 @@ class TargetSettings:
         min=0,
         min_open=True,
         max=3600,
+        commands=API_COMMANDS,
     )
     read_timeout: float = option(
         30.0,
@@ -114,6 +119,7 @@ class TargetSettings:
         min=0,
         min_open=True,
         max=3600,
+        commands=API_COMMANDS,
     )
 
     def timeout(self) -> httpx.Timeout:
@@ -133,22 +139,32 @@ class PacingSettings:
     """The client-side rate limits, shared by every worker of a run (importer.pacing)."""
 
     writes_per_minute: float = option(
-        60.0, "Writes per minute at most (the API allows 60).", min=0.01, max=1e6
+        60.0,
+        "Writes per minute at most (the API allows 60).",
+        min=0.01,
+        max=1e6,
+        commands=API_COMMANDS,
     )
     requests_per_minute: float = option(
-        120.0, "Requests of any kind per minute at most (the API allows 120).", min=0.01, max=1e6
+        120.0,
+        "Requests of any kind per minute at most (the API allows 120).",
+        min=0.01,
+        max=1e6,
+        commands=API_COMMANDS,
     )
     min_interval: float = option(
         0.1,
         "Seconds between any two requests (the API needs 0.1; lower only against a sandbox).",
         min=0,
         max=3600,
+        commands=API_COMMANDS,
     )
     requests_per_hour: float = option(
         5000.0,
         "Requests of any kind per hour at most (the API allows 5,000).",
         min=1,
         max=1e8,
+        commands=API_COMMANDS,
     )
 
 
@@ -248,6 +264,14 @@ class JobSettings:
         "Port of the built-in sandbox that --sandbox starts (0: a free port).",
         min=0,
         max=65535,
+        commands=API_COMMANDS,
+    )
+    profile_file: Path | None = option(
+        None,
+        "With --sandbox: a profile (e.g. `sections doctor`'s doctor.json) the built-in sandbox "
+        "behaves as, to rehearse against a copy of the target account.",
+        commands=("plan", "import"),
+        in_file=False,
     )
     sheet: str | None = option(
         None, "XLSX sheet to read (default: first).", commands=("plan", "import"), in_file=False
@@ -393,7 +417,9 @@ def _click_option(named: NamedOption) -> Callable[[Callable[..., Any]], Callable
     if plain is bool:
         return click.option(flag, is_flag=True, default=named.default, help=named.spec.help)
     kind: Any
-    if plain is Path:
+    if plain is Path and named.name.endswith("_file"):  # an existing file to read
+        kind = click.Path(path_type=Path, dir_okay=False, exists=True)
+    elif plain is Path:  # a folder to use (created when missing)
         kind = click.Path(path_type=Path, file_okay=False)
     elif plain in (int, float):
         kind = _Checked(named)
