@@ -42,6 +42,19 @@ def _own_account_locks(
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
 
 
+@pytest.fixture(params=["documented", "live"])
+def sandbox_profile(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a test against both sandbox profiles (the published documentation, and what live
+    clients see): modules opt in with `pytestmark = pytest.mark.usefixtures(...)`."""
+    import import_support
+
+    import_support.PROFILE[0] = request.param
+    try:
+        yield request.param
+    finally:
+        import_support.PROFILE[0] = "documented"
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
     """One unthrottled sandbox with the control API for the whole session."""

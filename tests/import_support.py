@@ -30,11 +30,18 @@ Row = tuple[int, int, str]  # (course, order, title)
 
 
 @contextlib.contextmanager
-def sandbox(**config: Any) -> Iterator[SandboxServer]:
-    """A fresh unthrottled sandbox with the control API (keyword args override)."""
+def sandbox(profile: str | None = None, **config: Any) -> Iterator[SandboxServer]:
+    """A fresh unthrottled sandbox with the control API (keyword args override), in
+    `profile`, else that of the `sandbox_profile` fixture (conftest) when the test runs
+    under both."""
     settings = {"control": True, "throttle": False, "seed": 11, **config}
-    with SandboxServer(SandboxConfig(**settings)) as server:
+    chosen = profile or PROFILE[0]
+    with SandboxServer(SandboxConfig.for_profile(chosen, **settings)) as server:
         yield server
+
+
+#: The sandbox profile `sandbox()` starts: set per test by conftest's `sandbox_profile`.
+PROFILE = ["documented"]
 
 
 def control(url: str, what: str, body: dict[str, Any] | None = None) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from import_support import (
     CREATOR,
     VIEWER,
@@ -34,6 +35,9 @@ from importer.engine.ledger import Ledger, LedgerStatus, payload_hash
 from importer.engine.send import Sender, SendItem, StopReason
 from importer.engine.settings import SendPolicy
 from importer.retry import RetryPolicy
+
+#: The importer meets both sandbox profiles (documented and live), every test.
+pytestmark = pytest.mark.usefixtures("sandbox_profile")
 
 
 def at_send(action: Callable[[], object]) -> Callable[[ProgressEvent], None]:

@@ -14,6 +14,9 @@ from import_support import assert_exactly_once, rows, sandbox, seed_section, set
 from importer.codes import ExitCode, RowStatus
 from importer.engine.job import ProgressEvent, run_job
 
+#: The importer meets both sandbox profiles (documented and live), every test.
+pytestmark = pytest.mark.usefixtures("sandbox_profile")
+
 
 @pytest.fixture
 def url() -> Iterator[str]:
