@@ -145,6 +145,8 @@ def test_killed_three_times_then_run_to_the_end_leaves_each_row_once(
     assert kills >= 2  # the runs really were cut short
     assert run_to_the_end(command) == 0
     assert_exactly_once(url, data)
+    # The live profile defaults Active to false: every row was sent with Active true.
+    assert all(section["Active"] is True for section in control(url, "sections"))
     # A further run adopts everything and sends no POST at all.
     before = posts(url)
     assert run_to_the_end(command) == 0

@@ -243,3 +243,18 @@ def test_sequential_first_is_not_a_finding_in_a_course_that_already_has_sections
     assert summary["findings"] == {"errors": 0, "warnings": 1}  # course 102's row only
     checked = validate_file(path).findings["rule"].tolist()
     assert checked.count("sequential_first") == 2  # offline, both are warned about
+
+
+def test_a_page_size_clamped_to_100_still_classifies_all_250_sections(tmp_path: Path) -> None:
+    """Issue 11: `--max-page-size 100 --page-size-overflow clamp` and 250 sections in a
+    course: the plan reads every page, so each of the 250 rows is `exists`, the 5 new ones
+    `create`."""
+    data = rows(255)
+    path = write_csv(tmp_path / "in.csv", data)
+    with sandbox(max_page_size=100, page_size_overflow="clamp") as server:
+        for course, order, title in data[:250]:
+            seed_section(server.url, course, order, title)
+        result = run_job(settings(path, server.url, tmp_path, dry_run=True))
+    assert result.plan is not None
+    counts = result.plan["action"].value_counts().to_dict()
+    assert counts == {"exists": 250, "create": 5}

@@ -604,3 +604,29 @@ def test_no_temp_files_are_left_behind(tmp_path: Path, xlsx_sheet: Sheet) -> Non
     names = [p.name for p in folder.iterdir()]
     assert not [n for n in names if n.startswith(".") or n.endswith(".tmp")]
     assert len(names) == 5
+
+
+def test_an_id_above_2_31_is_the_same_integer_in_every_output(tmp_path: Path) -> None:
+    """Issue 11: live accounts hand out Ids above 2**31; results.csv and results.xlsx carry
+    them as exact integers (no float, no scientific notation)."""
+    from import_support import sandbox, settings
+
+    from importer.engine.job import run_job
+
+    source = tmp_path / "sheet.xlsx"
+    source.write_bytes(
+        (Path(__file__).parent.parent / "data" / "sample_sections.xlsx").read_bytes()
+    )
+    with sandbox(first_id=2_200_000_000, id_gaps=37) as server:
+        result = run_job(settings(source, server.url, tmp_path))
+    assert result.exit_code == 0 and result.report_dir is not None
+    ids = [int(i) for i in result.results["section_id"]]
+    assert min(ids) >= 2_200_000_000 > 2**31
+    rows_csv = read_csv(result.report_dir / "results.csv")
+    column = rows_csv[0].index("section_id")
+    assert sorted(int(r[column]) for r in rows_csv[1:]) == sorted(ids)
+    assert all(re.fullmatch(r"\d{10}", r[column]) for r in rows_csv[1:])
+    sheet = openpyxl.load_workbook(result.report_dir / "results.xlsx").active
+    cells = [sheet.cell(r, 2).value for r in range(2, sheet.max_row + 1)]
+    assert sorted(c for c in cells if c is not None) == sorted(ids)
+    assert all(type(c) is int for c in cells if c is not None)
