@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from import_support import assert_exactly_once, control, posts, rows, write_csv
+from import_support import FAST_FLAGS, assert_exactly_once, control, posts, rows, write_csv
 
 pytestmark = pytest.mark.slow
 
@@ -30,17 +30,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, **CREATOR_ENV}
 
 
-FAST = [
-    "--writes-per-minute",
-    "60000",
-    "--requests-per-minute",
-    "120000",
-    "--min-interval",
-    "0",
-    "--reconcile-grace",
-    "0.3",
-    "--quiet",
-]
+FAST = [*FAST_FLAGS, "--reconcile-grace", "0.3", "--quiet"]
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from import_support import (
+    FAST_FLAGS,
     assert_exactly_once,
     configure,
     control,
@@ -35,20 +36,9 @@ from importer.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]
 CREATOR_ENV = {"NEXUDUS_USERNAME": "creator@example.com", "NEXUDUS_PASSWORD": "creator"}
-FAST = [
-    "--writes-per-minute",
-    "60000",
-    "--requests-per-minute",
-    "120000",
-    "--min-interval",
-    "0",
-    "--reconcile-grace",
-    "0.2",
-    # Sections seeded moments before an import with no ledger are waited out for read
-    # timeout + grace (a write a killed run may have left in flight): keep that short here.
-    "--read-timeout",
-    "2",
-]
+# Sections seeded moments before an import with no ledger are waited out for read timeout +
+# grace (a write a killed run may have left in flight): keep that short here.
+FAST = [*FAST_FLAGS, "--reconcile-grace", "0.2", "--read-timeout", "2"]
 
 
 @pytest.fixture(scope="module", params=["documented", "live"])

@@ -22,17 +22,24 @@ SAMPLE = ROOT / "data" / "sample_sections.csv"
 
 
 def sections(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, preexec: object = None
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    preexec: object = None,
+    patch: str = "",
 ) -> subprocess.CompletedProcess[str]:
+    """`sections ARGS` in a child process; `patch` (Python run first, in the child) replaces
+    a library function to make a fault that no input can."""
+    start = ["-c", f"import sys\n{patch}\nfrom importer.cli import main\nmain(sys.argv[1:])"]
     return subprocess.run(
-        [sys.executable, "-m", "importer", *args],
+        [sys.executable, *(start if patch else ["-m", "importer"]), *args],
         capture_output=True,
         text=True,
         cwd=cwd,
         env={**os.environ, **CREATOR_ENV, **(env or {})},
         timeout=120,
         preexec_fn=preexec,  # type: ignore[arg-type]
-    )
+    )  # fmt: skip
 
 
 def assert_one_line(done: subprocess.CompletedProcess[str], code: ExitCode, *words: str) -> None:
@@ -99,64 +106,30 @@ def test_corrupt_database_files_are_refused_naming_the_file(tmp_path: Path, name
 
 def test_unexpected_exception_is_exit_5_with_the_traceback_only_in_the_log(tmp_path: Path) -> None:
     """A bug (here: the planner raising) is one line and exit 5; the log file has the details."""
-    program = (
-        "import sys, importer.engine.job as job\n"
-        "def broken(*a, **k):\n"
-        "    raise RuntimeError('planner bug')\n"
-        "job.classify = broken\n"
-        "from importer.cli import main\n"
-        "main(sys.argv[1:])\n"
+    bug = (
+        "import importer.engine.job as job\n"
+        "def broken(*a, **k): raise RuntimeError('planner bug')\n"
+        "job.classify = broken"
     )
     log = tmp_path / "run.log"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            program,
-            "import",
-            str(SAMPLE),
-            "--sandbox",
-            "--log-file",
-            str(log),
-            "--state-dir",
-            str(tmp_path / "st"),
-            "--report-dir",
-            str(tmp_path / "reports"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    done = sections(
+        "import", str(SAMPLE), "--sandbox", "--log-file", str(log), "--state-dir",
+        str(tmp_path / "st"), "--report-dir", str(tmp_path / "reports"), cwd=tmp_path, patch=bug,
+    )  # fmt: skip
     assert_one_line(done, ExitCode.INTERNAL, "internal error", "log-file")
     assert "RuntimeError: planner bug" in log.read_text(encoding="utf-8")
 
 
 def test_memory_exhaustion_is_exit_2(tmp_path: Path) -> None:
-    program = (
-        "import sys, importer.engine.job as job\n"
-        "def huge(*a, **k):\n"
-        "    raise MemoryError\n"
-        "job.validate_file = huge\n"
-        "from importer.cli import main\n"
-        "main(sys.argv[1:])\n"
+    huge = (
+        "import importer.engine.job as job\n"
+        "def huge(*a, **k): raise MemoryError\n"
+        "job.validate_file = huge"
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            program,
-            "import",
-            str(SAMPLE),
-            "--sandbox",
-            "--state-dir",
-            str(tmp_path / "st"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    done = sections(
+        "import", str(SAMPLE), "--sandbox", "--state-dir", str(tmp_path / "st"), cwd=tmp_path,
+        patch=huge,
+    )  # fmt: skip
     assert_one_line(done, ExitCode.INVALID_INPUT, "memory")
 
 
