@@ -106,12 +106,7 @@ def run_doctor(
 ) -> DoctorResult:
     """Check the account `settings` points at; write doctor.json to `output` (if given)."""
     credentials = settings.credentials or Credentials.from_env()
-    pacer = Pacer(
-        writes_per_minute=settings.pacing.writes_per_minute,
-        requests_per_minute=settings.pacing.requests_per_minute,
-        min_interval=settings.pacing.min_interval,
-        requests_per_hour=settings.pacing.requests_per_hour,
-    )
+    pacer = Pacer.from_settings(settings.pacing)
     url = settings.target.api_url
     with NexudusClient(url, credentials, pacer=pacer, timeout=settings.target.timeout()) as client:
         doctor = _Doctor(client)

@@ -97,6 +97,16 @@ class _Rate:
 class Pacer:
     """Evenly spaced request slots shared by all workers of one run (thread-safe)."""
 
+    @classmethod
+    def from_settings(cls, pacing: PacingSettings) -> Pacer:
+        """A pacer at a run's configured limits (engine.settings.PacingSettings)."""
+        return cls(
+            writes_per_minute=pacing.writes_per_minute,
+            requests_per_minute=pacing.requests_per_minute,
+            min_interval=pacing.min_interval,
+            requests_per_hour=pacing.requests_per_hour,
+        )
+
     def __init__(
         self,
         *,

@@ -89,12 +89,13 @@ def _option_help(command: click.Command) -> dict[str, tuple[str, str]]:
 
 def test_shared_settings_have_the_same_flags_ranges_and_help_on_every_command() -> None:
     from importer.cli.doctor_cmd import doctor
+    from importer.cli.export_cmd import export
 
     plan_help, import_help, batch_help = (_option_help(c) for c in (plan, import_, batch))
-    doctor_help = _option_help(doctor)
+    others = [_option_help(doctor), _option_help(export)]
     for named in all_options():
         flag = "--" + named.name.replace("_", "-")
-        holders = [h for h in (plan_help, import_help, batch_help, doctor_help) if flag in h]
+        holders = [h for h in (plan_help, import_help, batch_help, *others) if flag in h]
         assert len(holders) == len(named.spec.commands), flag
         assert all(h[flag] == holders[0][flag] for h in holders), flag
     # Every setting that exists for more than one command exists for all three.

@@ -108,6 +108,7 @@ ALL: list[click.Command] = [
     LazyCommand("plan", "importer.cli.import_cmd:plan"),
     LazyCommand("import", "importer.cli.import_cmd:import_"),
     LazyCommand("batch", "importer.cli.batch_cmd:batch"),
+    LazyCommand("export", "importer.cli.export_cmd:export"),
     LazyCommand("doctor", "importer.cli.doctor_cmd:doctor"),
     LazyCommand("template", "importer.cli.template_cmd:template"),
     LazyCommand("sandbox", "importer.cli.sandbox_cmd:sandbox", missing=_missing_sandbox),

@@ -331,12 +331,7 @@ class _JobRun:
         known: dict[Key, LedgerRecord],
     ) -> JobResult:
         s = self.settings
-        pacer = Pacer(
-            writes_per_minute=s.pacing.writes_per_minute,
-            requests_per_minute=s.pacing.requests_per_minute,
-            min_interval=s.pacing.min_interval,
-            requests_per_hour=s.pacing.requests_per_hour,
-        )
+        pacer = Pacer.from_settings(s.pacing)
         policy = RetryPolicy.from_settings(
             s.retry, sleep=s.sleep if s.sleep is not None else pacer.sleep
         )

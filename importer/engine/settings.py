@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
 #: Commands whose options are generated from these settings.
 JOB_COMMANDS: tuple[str, ...] = ("plan", "import", "batch")
-#: Commands that talk to the API without a run's sending options: `sections doctor` too.
-API_COMMANDS: tuple[str, ...] = (*JOB_COMMANDS, "doctor")
+#: Commands that talk to the API without a run's sending options: `doctor`, `export` too.
+API_COMMANDS: tuple[str, ...] = (*JOB_COMMANDS, "doctor", "export")
 #: Folder names used beside the input file (or inbox) when no folder is given.
 DEFAULT_STATE_DIRNAME = ".sections-state"
 DEFAULT_REPORT_DIRNAME = "reports"
