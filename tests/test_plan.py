@@ -258,3 +258,36 @@ def test_a_page_size_clamped_to_100_still_classifies_all_250_sections(tmp_path: 
     assert result.plan is not None
     counts = result.plan["action"].value_counts().to_dict()
     assert counts == {"exists": 250, "create": 5}
+
+
+def test_the_provenance_stamp_finds_our_section_whatever_the_server_did_to_its_title() -> None:
+    """Issue 12 item 2: a created section carries `sections:v1:...` as its SystemId; plan and
+    reconcile recognise it by that even when the server shortened the title (313 -> 255)."""
+    from dataclasses import replace
+
+    from importer.engine.actions import WRITE_KINDS, ActionKind, create_action
+    from importer.engine.match import STAMP_PREFIX
+
+    long_title = "L" * 313
+    mine = row(2, 101, 4, long_title)
+    action = create_action(mine.source_row, mine.key, mine.payload)
+    stamp = str(action.body["SystemId"])
+    assert stamp.startswith(STAMP_PREFIX + "101:4:") and "SystemId" not in mine.payload
+    assert action.request_hash == payload_hash(mine.payload)  # edits compare as before
+    cut = replace(section(77, 4, long_title[:255]), system_id=stamp)
+    assert actions(classify([mine], {101: [cut]})) == [(RowStatus.EXISTS, 77)]
+    assert [s.id for s in WRITE_KINDS[ActionKind.CREATE].reconcile(action, [cut]).applied] == [77]
+    # Without the stamp the shortened title would be someone else's section at our order.
+    plain = section(78, 4, long_title[:255])
+    assert actions(classify([mine], {101: [plain]})) == [(RowStatus.CONFLICT, 78)]
+    # A row with a System ID of its own is sent with it, unstamped.
+    own = ValidRow(3, (101, 5), {**mine.payload, "DisplayOrder": 5, "SystemId": "LMS-9"})
+    assert create_action(own.source_row, own.key, own.payload).body["SystemId"] == "LMS-9"
+
+
+def test_an_imported_section_carries_its_stamp_on_the_server(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "in.csv", rows(2))
+    with sandbox() as server:
+        run_job(settings(path, server.url, tmp_path))
+        stamps = sorted(str(s["SystemId"]) for s in control(server.url, "sections"))
+    assert [s.rsplit(":", 1)[0] for s in stamps] == ["sections:v1:101:1", "sections:v1:101:2"]

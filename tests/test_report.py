@@ -630,3 +630,5 @@ def test_an_id_above_2_31_is_the_same_integer_in_every_output(tmp_path: Path) ->
     cells = [sheet.cell(r, 2).value for r in range(2, sheet.max_row + 1)]
     assert sorted(c for c in cells if c is not None) == sorted(ids)
     assert all(type(c) is int for c in cells if c is not None)
+    summary = json.loads((result.report_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["section_ids"] == {"min": min(ids), "max": max(ids)}

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from importer.codes import RowStatus
 from importer.engine.ledger import Key, payload_hash
-from importer.engine.match import ServerSection, matches
+from importer.engine.match import ServerSection, matches, provenance_stamp
 
 SECTIONS_PATH = "/api/content/coursesections"
 
@@ -85,8 +85,11 @@ class Action:
 
 
 def create_action(source_row: int, key: Key, payload: Mapping[str, object]) -> Action:
-    """The `create` action of a row: POST its payload."""
+    """The `create` action of a row: POST its payload, with the provenance stamp as its
+    SystemId when the row has none (the hash is the row's, so edits compare as before)."""
     body = dict(payload)
+    if not body.get("SystemId"):
+        body["SystemId"] = provenance_stamp(key[0], key[1], body.get("Title"))
     return Action(
         ActionKind.CREATE,
         source_row,
@@ -94,7 +97,7 @@ def create_action(source_row: int, key: Key, payload: Mapping[str, object]) -> A
         str(body.get("Title") or ""),
         request=Request("POST", SECTIONS_PATH, body),
         after=body,
-        request_hash=payload_hash(body),
+        request_hash=payload_hash(payload),
     )
 
 
@@ -132,7 +135,8 @@ def _execute_create(client: SectionWriter, action: Action) -> int:
 
 def _reconcile_create(action: Action, sections: Sequence[ServerSection]) -> Found:
     """A create took effect when a section matching the row is there (match.py's rule)."""
-    return Found(matches(sections, title=action.title, display_order=action.key[1]))
+    stamp = str((action.after or {}).get("SystemId") or "")
+    return Found(matches(sections, title=action.title, display_order=action.key[1], stamp=stamp))
 
 
 #: Every write kind; the sender looks its kind up here and knows nothing else about it.

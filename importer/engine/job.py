@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,6 +203,12 @@ def _message(code: ExitCode, counts: Counter[str], stop_message: str, dry_run: b
     if code == ExitCode.RESUMABLE:
         return f"{what} incomplete, run the same command again to continue: {parts}"
     return f"{what}: {parts}"
+
+
+def _id_range(ids: Iterable[int | None]) -> dict[str, int] | None:
+    """The smallest and largest section Id of the run's rows (exact integers, even > 2**31)."""
+    known = [int(i) for i in ids if i is not None]
+    return {"min": min(known), "max": max(known)} if known else None
 
 
 def _server_failure(exc: BaseException, *, api_url: str, reached: bool) -> tuple[ExitCode, str]:
@@ -516,6 +522,7 @@ class _JobRun:
             "message": message,
             "course_names": {str(k): v for k, v in sorted(self.course_names.items())},
             "verified_after_write": self.verified,
+            "section_ids": _id_range(r.section_id for r in self.rows.values()),
         }
         report_dir: Path | None = None
         final = Counter(r.status.value for r in self.rows.values() if r.status != RowStatus.INVALID)

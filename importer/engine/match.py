@@ -9,6 +9,7 @@ display order.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -41,6 +42,7 @@ class ServerSection:
     title: str
     display_order: int
     created_at: float | None = None  # CreatedOn as a UNIX time (None: not given or unreadable)
+    system_id: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> ServerSection:
@@ -51,7 +53,19 @@ class ServerSection:
             title=str(record.get("Title") or ""),
             display_order=int(record["DisplayOrder"]),
             created_at=created.timestamp() if created is not None else None,
+            system_id=str(record.get("SystemId") or ""),
         )
+
+
+#: The prefix of the SystemId this tool gives a section whose row has none of its own.
+STAMP_PREFIX = "sections:v1:"
+
+
+def provenance_stamp(course_id: int, display_order: int, title: object) -> str:
+    """`sections:v1:<course>:<order>:<hash of the title key>`: who made the section and for
+    which row, so a server that rewrites titles (or a lost ledger) cannot make us post again."""
+    digest = hashlib.sha256(normalize_title(title).encode("utf-8")).hexdigest()[:10]
+    return f"{STAMP_PREFIX}{course_id}:{display_order}:{digest}"
 
 
 def list_course(client: SectionSource, course_id: int) -> list[ServerSection]:
@@ -72,15 +86,21 @@ def matches(
     title: object,
     display_order: int,
     section_id: int | None = None,
+    stamp: str = "",
 ) -> list[ServerSection]:
     """The server sections that are this row's section, by the first key that applies.
 
-    `section_id` known and present: that section alone. Otherwise every section with the
-    same title key at the same display order (two or more: duplicates on the server).
+    `section_id` known and present: that section alone. Then the sections carrying the
+    row's provenance `stamp` (whatever the server did to their title). Otherwise every
+    section with the same title key at the same display order (two or more: duplicates).
     """
     listed: Sequence[ServerSection] = list(sections)
     if section_id is not None:
         by_id = [s for s in listed if s.id == section_id]
         if by_id:
             return by_id
+    if stamp:
+        by_stamp = [s for s in listed if s.system_id == stamp]
+        if by_stamp:
+            return by_stamp
     return [s for s in listed if same_title_and_order(s, title, display_order)]

@@ -42,6 +42,7 @@ from importer.engine.match import (
     ServerSection,
     list_course,
     normalize_title,
+    provenance_stamp,
     same_title_and_order,
 )
 
@@ -182,7 +183,11 @@ def _classify_course(
     # Server sections that some input row matches exactly (same order, same title) belong
     # to that row; only the others can make a row "moved".
     claimed: set[int] = set()
+    stamped: dict[int, list[ServerSection]] = {}  # source_row -> sections with its stamp
     for row in rows:
+        stamp = "" if row.payload.get("SystemId") else provenance_stamp(*row.key, _title(row))
+        stamped[row.source_row] = [s for s in sections if stamp and s.system_id == stamp]
+        claimed.update(s.id for s in stamped[row.source_row])
         for section in by_order.get(row.key[1], ()):
             if same_title_and_order(section, _title(row), row.key[1]):
                 claimed.add(section.id)
@@ -196,7 +201,10 @@ def _classify_course(
         order = row.key[1]
         title = normalize_title(_title(row))
         at_order = by_order.get(order, [])
-        same = [s for s in at_order if same_title_and_order(s, _title(row), order)]
+        # Our stamp first: the server may have rewritten the title (e.g. cut it short).
+        same = stamped[row.source_row] or [
+            s for s in at_order if same_title_and_order(s, _title(row), order)
+        ]
         elsewhere = by_title.get(title, [])
         record = ledger.get(row.key)
         ours = by_id.get(record.section_id) if record and record.section_id else None
