@@ -78,6 +78,8 @@ class RowStatus(StrEnum):
 
     CREATE = "create"  # plan only: will be posted
     CREATED = "created"  # posted by this tool, Id known
+    UPDATE = "update"  # plan only (--update): will be PUT with the row's values
+    UPDATED = "updated"  # PUT by this tool (--update)
     EXISTS = "exists"  # already on the server with the same title at the same order
     MOVED = "moved"  # same title already in the course at another DisplayOrder
     CONFLICT = "conflict"  # DisplayOrder taken on the server by another title
@@ -88,10 +90,18 @@ class RowStatus(StrEnum):
     FAILED = "failed"  # rejected by the API (400 / WasSuccessful false)
     AMBIGUOUS = "ambiguous"  # sent, outcome unknown, not yet reconciled
     PENDING = "pending"  # not sent yet (run stopped early): rerun to continue
+    # `sections undo`
+    DELETE = "delete"  # undo plan: the run created it; will be deleted
+    DELETED = "deleted"  # undo: deleted (or already gone)
+    RESTORE = "restore"  # undo plan: the run updated it; will be put back
+    RESTORED = "restored"  # undo: its values before the run are back
+    EDITED_SINCE = "edited_since"  # undo: changed on the server after the run; left alone
 
 
 #: Statuses that mean "this valid row is on the server".
-DONE_STATUSES: frozenset[RowStatus] = frozenset({RowStatus.CREATED, RowStatus.EXISTS})
+DONE_STATUSES: frozenset[RowStatus] = frozenset(
+    {RowStatus.CREATED, RowStatus.UPDATED, RowStatus.EXISTS}
+)
 
 #: Statuses of valid rows that the API refused or that need a person's decision (exit 1).
 ATTENTION_STATUSES: frozenset[RowStatus] = frozenset(
@@ -102,6 +112,7 @@ ATTENTION_STATUSES: frozenset[RowStatus] = frozenset(
         RowStatus.DUPLICATE_EXISTS,
         RowStatus.COURSE_NOT_FOUND,
         RowStatus.CHANGED_SINCE_IMPORT,
+        RowStatus.EDITED_SINCE,
     }
 )
 
@@ -139,8 +150,18 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
 PLAN_OK_MEANING = "no row needs attention (plan only: nothing was sent)"
 
 
-def exit_meaning(code: ExitCode, *, dry_run: bool = False) -> str:
+#: What exit 0 and 1 mean for `sections undo`.
+UNDO_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "everything the run wrote is undone (or would be, with --dry-run)",
+    ExitCode.ROWS_FAILED: "some sections were changed on the server after the run (left alone: "
+    "--force undoes them) or the API refused an undo",
+}
+
+
+def exit_meaning(code: ExitCode, *, dry_run: bool = False, undo: bool = False) -> str:
     """The sentence printed (and shown in report.html) after "Exit N:"."""
+    if undo and code in UNDO_MEANINGS:
+        return UNDO_MEANINGS[code]
     if dry_run and code == ExitCode.OK:
         return PLAN_OK_MEANING
     return EXIT_CODE_MEANINGS[code]

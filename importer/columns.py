@@ -173,6 +173,8 @@ STAND_INS: dict[str, tuple[str, ...]] = {
 #: Columns that results.xlsx / errors.csv add to a person's sheet. They are ignored (no
 #: unknown_column warning) when such a file is fixed and imported again.
 REPORT_COLUMNS: tuple[str, ...] = ("Error", "Status", "Section Id")
+#: The section's Id in Nexudus (results.xlsx, `sections export`): `--update` matches by it.
+SECTION_ID_HEADER = REPORT_COLUMNS[2]
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
 

@@ -16,12 +16,12 @@ from typing import Any
 import pandas as pd
 
 from importer.client import NexudusClient
-from importer.columns import COLUMNS, REPORT_COLUMNS, UNLOCK_TYPES
+from importer.columns import COLUMNS, SECTION_ID_HEADER, UNLOCK_TYPES
+from importer.engine.match import STAMP_PREFIX
 from importer.errors import ConfigError
 from importer.safe_io import atomic_write_text, neutralise
 from importer.templates import NO, YES, headers
 
-SECTION_ID_HEADER = REPORT_COLUMNS[2]  # "Section Id": read back as a report column
 TIMED = 3
 THUMBNAIL_NOTE = (
     "Thumbnail URL is blank in an export: the API keeps a stored file name, not the URL the "
@@ -64,9 +64,15 @@ def _row(record: dict[str, Any], course_name: str) -> list[str]:
         "SectionContents": str(record.get("SectionContents") or ""),
         "Active": YES if record.get("Active") else NO,
         "CourseName": course_name,
-        "SystemId": str(record.get("SystemId") or ""),
+        "SystemId": _own_system_id(record.get("SystemId")),
     }
     return [values.get(column.field, "") for column in COLUMNS] + [str(record["Id"])]
+
+
+def _own_system_id(value: object) -> str:
+    """The section's System ID, unless it is this tool's provenance stamp (not the user's)."""
+    text = str(value or "")
+    return "" if text.startswith(STAMP_PREFIX) else text
 
 
 def write_export(frame: pd.DataFrame, path: Path) -> Path:

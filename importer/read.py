@@ -23,6 +23,7 @@ from importer.columns import (
     BY_FIELD,
     REPORT_COLUMNS,
     REQUIRED_FIELDS,
+    SECTION_ID_HEADER,
     STAND_INS,
     accepted_headers,
     field_for_header,
@@ -53,9 +54,10 @@ class Sheet:
     `raw` holds `source_row` (the row number Excel/LibreOffice shows) plus one column per
     header as typed (all str, "" for blank cells). Blank rows are dropped. Columns that our own
     reports add (columns.REPORT_COLUMNS, e.g. "Error") are dropped so a fixed errors.csv can
-    be imported again; their names are in `extra["ignored"]`. `extra["formula_cells"]` holds
-    {(source_row, raw column)} of formula cells without a saved value (blanked, with a
-    formula_without_value finding each).
+    be imported again; their names are in `extra["ignored"]`, and the whole numbers of a
+    `Section Id` column in `extra["section_ids"]` ({source_row: id}; `--update` matches rows
+    by them). `extra["formula_cells"]` holds {(source_row, raw column)} of formula cells
+    without a saved value (blanked, with a formula_without_value finding each).
     """
 
     raw: pd.DataFrame
@@ -301,6 +303,7 @@ def _build(
     unknown: list[str] = []
     ignored: list[str] = []
     report_keys = {header_key(c) for c in REPORT_COLUMNS}
+    section_ids: dict[int, int] = {}  # source_row -> the Section Id cell (--update matches it)
     for pos, header in enumerate(headers):
         if not header:
             if not data[pos].str.strip().ne("").any():
@@ -308,6 +311,8 @@ def _build(
             header = f"Column {_column_letter(pos)}"
         if header_key(header) in report_keys:
             ignored.append(header)
+            if header_key(header) == header_key(SECTION_ID_HEADER) and not section_ids:
+                section_ids = _whole_numbers(data[pos])
             continue
         seen[header] = seen.get(header, 0) + 1
         raw_name = header if seen[header] == 1 else f"{header} ({seen[header]})"
@@ -385,6 +390,7 @@ def _build(
     field_by_raw = {raw_name: api_field for api_field, raw_name in columns.items()}
     extra["formula_cells"] = _flag_formulas(raw, formulas, by_position, field_by_raw, findings, fmt)
     extra["ignored"] = ignored
+    extra["section_ids"] = section_ids
     return Sheet(
         raw=raw,
         columns=columns,
@@ -398,6 +404,18 @@ def _build(
         header_row=header_row,
         extra=extra,
     )
+
+
+def _whole_numbers(cells: pd.Series) -> dict[int, int]:
+    """source_row -> value of the cells holding a whole number ("1416049001", "12.0")."""
+    found: dict[int, int] = {}
+    for source_row, cell in zip(cells.index.tolist(), cells.tolist(), strict=True):
+        text = str(cell).strip()
+        if text.endswith(".0"):
+            text = text[:-2]
+        if text.isdigit() and 0 < int(text) < 2**63:
+            found[int(source_row)] = int(text)
+    return found
 
 
 def _delimiter_hint(headers: list[str], used: object) -> str:

@@ -64,7 +64,14 @@ SUMMARY_JSON = "summary.json"
 
 #: Columns of the results frame (send.RESULT_COLUMNS) that results.csv adds after the
 #: person's columns: what happened, not which row it was.
-OUTCOME_COLUMNS: tuple[str, ...] = ("status", "section_id", "http_status", "attempts", "errors")
+OUTCOME_COLUMNS: tuple[str, ...] = (
+    "status",
+    "section_id",
+    "http_status",
+    "attempts",
+    "errors",
+    "changes",
+)
 
 ERROR_HEADER, STATUS_HEADER, SECTION_ID_HEADER = REPORT_COLUMNS  # ("Error", "Status", ...)
 

@@ -170,6 +170,7 @@ def _rows_table(
         for column in ("section_id", "http_status", "attempts"):
             cells.append(f'<td class="n">{_h(item[column])}</td>')
         cells.append(f"<td>{_h(item['errors'])}</td>")
+        cells.append(f"<td>{_h(item.get('changes'))}</td>")
         css = ' class="fix"' if fix else ""
         rows.append(f"<tr{css}>{''.join(cells)}</tr>")
     headers = [
@@ -182,6 +183,7 @@ def _rows_table(
         "HTTP",
         "Attempts",
         "Error",
+        "Changes",
     ]
     return _table(headers, rows, "rows")
 

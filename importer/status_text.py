@@ -18,7 +18,8 @@ DEFAULT_MESSAGES: dict[RowStatus, str] = {
     RowStatus.COURSE_NOT_FOUND: "No course with this Course ID in Nexudus; check the Course "
     "ID, or use the Course column with the course's name",
     RowStatus.CHANGED_SINCE_IMPORT: "This row was imported before and has been edited since; "
-    "change it in Nexudus or restore the imported values",
+    "import with --update to apply the edit, or restore the imported values",
+    RowStatus.EDITED_SINCE: "Changed in Nexudus after the run; left alone (--force undoes it)",
 }
 
 #: The next step for the rows of one status, as the report's "What to do next" says it.
@@ -32,13 +33,17 @@ NEXT_STEPS: dict[RowStatus, str] = {
     RowStatus.CONFLICT: "Their Display order is taken by another section: give each a free "
     "order, or change the other section in Nexudus.",
     RowStatus.MOVED: "These sections are already in the course at another order: change "
-    "Display order to the server's, or move them in Nexudus.",
+    "Display order to the server's, or import with --update to move them.",
     RowStatus.DUPLICATE_EXISTS: "Nexudus holds more than one section for these rows: delete "
     "the extra ones in Nexudus (the Error column lists their Ids).",
-    RowStatus.CHANGED_SINCE_IMPORT: "These rows were edited after they were imported: change "
-    "the sections in Nexudus, or restore the rows.",
+    RowStatus.CHANGED_SINCE_IMPORT: "These rows were edited after they were imported: import "
+    "with --update to apply the edits (the plan shows each change), or restore the rows.",
+    RowStatus.EDITED_SINCE: "These sections were changed in Nexudus after the run, so undo "
+    "left them alone: check them, then run undo again with --force to put them back anyway.",
     RowStatus.PENDING: "Not sent yet: run the same command again to continue.",
     RowStatus.AMBIGUOUS: "The server's answer was unclear: run the same command again; it "
     "checks the server before sending anything twice.",
     RowStatus.CREATE: "Will be created when you import (this was a plan).",
+    RowStatus.UPDATE: "Will be updated when you import with --update (the changes column "
+    "shows each field).",
 }

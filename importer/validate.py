@@ -49,6 +49,7 @@ class ValidRow:
     key: tuple[int, int]  # (CourseId or UNRESOLVED_COURSE, DisplayOrder)
     payload: dict[str, object]  # POST body (plain Python ints, bools and strs)
     course_name: str | None = None  # the Course column's text (trimmed), when given
+    section_id: int | None = None  # the Section Id column's value (--update matches by it)
 
     @property
     def needs_course(self) -> bool:
@@ -88,6 +89,7 @@ class ValidationResult:
             for name in ("source_row", *FIELDS)
         }
         rows: list[ValidRow] = []
+        section_ids: dict[int, int] = self.sheet.extra.get("section_ids") or {}  # type: ignore[assignment]
         for i, source_row in enumerate(cols["source_row"]):
             unlock = int(cols["UnlockType"][i])
             days = cols["UnlockAfterDays"][i]
@@ -112,7 +114,13 @@ class ValidationResult:
             name = cols["CourseName"][i]
             key = (UNRESOLVED_COURSE if course is None else int(course), order)
             rows.append(
-                ValidRow(int(source_row), key, payload, None if name is None else str(name))
+                ValidRow(
+                    int(source_row),
+                    key,
+                    payload,
+                    None if name is None else str(name),
+                    section_ids.get(int(source_row)),
+                )
             )
         return rows
 

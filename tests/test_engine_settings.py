@@ -90,9 +90,10 @@ def _option_help(command: click.Command) -> dict[str, tuple[str, str]]:
 def test_shared_settings_have_the_same_flags_ranges_and_help_on_every_command() -> None:
     from importer.cli.doctor_cmd import doctor
     from importer.cli.export_cmd import export
+    from importer.cli.undo_cmd import undo
 
     plan_help, import_help, batch_help = (_option_help(c) for c in (plan, import_, batch))
-    others = [_option_help(doctor), _option_help(export)]
+    others = [_option_help(doctor), _option_help(export), _option_help(undo)]
     for named in all_options():
         flag = "--" + named.name.replace("_", "-")
         holders = [h for h in (plan_help, import_help, batch_help, *others) if flag in h]

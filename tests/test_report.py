@@ -207,6 +207,7 @@ def test_results_csv_has_every_row_in_input_order(tmp_path: Path) -> None:
         "http_status",
         "attempts",
         "errors",
+        "changes",
     ]
     assert [r[0] for r in rows[1:]] == [str(r[0]) for r in ROWS]
     assert rows[1] == [
@@ -221,8 +222,9 @@ def test_results_csv_has_every_row_in_input_order(tmp_path: Path) -> None:
         "201",
         "1",
         "",
+        "",
     ]
-    assert rows[2][6:] == ["failed", "", "400", "1", "Title: too long"]
+    assert rows[2][6:] == ["failed", "", "400", "1", "Title: too long", ""]
     invalid = rows[4]
     assert invalid[1] == "abc" and invalid[6] == "invalid"
     assert sorted(invalid[10].split("; ")) == [  # validation errors, in findings order

@@ -110,6 +110,7 @@ ALL: list[click.Command] = [
     LazyCommand("batch", "importer.cli.batch_cmd:batch"),
     LazyCommand("export", "importer.cli.export_cmd:export"),
     LazyCommand("doctor", "importer.cli.doctor_cmd:doctor"),
+    LazyCommand("undo", "importer.cli.undo_cmd:undo"),
     LazyCommand("template", "importer.cli.template_cmd:template"),
     LazyCommand("sandbox", "importer.cli.sandbox_cmd:sandbox", missing=_missing_sandbox),
 ]

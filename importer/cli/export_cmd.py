@@ -40,7 +40,7 @@ def export(
     """
     if bool(courses) == all_courses:
         raise click.UsageError("give --course ID (repeatable) or --all-courses")
-    settings = JobSettings.build(input=Path.cwd() / output.name, **options)
+    settings = JobSettings.build(input=output.resolve(), **options)  # state beside it
     with contextlib.ExitStack() as stack:
         if sandbox:
             db = settings.resolved_state_dir() / SANDBOX_DB_NAME

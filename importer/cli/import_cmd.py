@@ -211,6 +211,12 @@ def _print_summary(result: JobResult) -> None:
         )
     if result.report_dir is not None:
         console.print(f"Report: {result.report_dir}", markup=False, highlight=False)
+        if result.summary.get("posts"):
+            console.print(
+                f"To take this run back: sections undo {result.report_dir}",
+                markup=False,
+                highlight=False,
+            )
     meaning = exit_meaning(result.exit_code, dry_run=bool(result.summary.get("dry_run")))
     console.print(f"Exit {int(result.exit_code)}: {meaning}", markup=False, highlight=False)
 

@@ -6,13 +6,15 @@ carry a request; the others (`none`: already there; and the decisions that need 
 are reported, never sent.
 
 Each write kind has a `WriteKind` entry in `WRITE_KINDS`: how to execute its request with
-the client and how to tell, after an ambiguous answer, whether it took effect. Adding a kind
-(update: PUT, delete: DELETE) is one entry here; scheduling, pacing, retry and the ledger
-protocol do not change.
+the client, how to tell after an ambiguous answer whether it took effect, and the status it
+leaves. create (POST), update (PUT, `--update`) and the two kinds of `sections undo` (delete:
+DELETE; restore: PUT of the before-image) are four entries; scheduling, pacing, retry and the
+ledger protocol are the same for all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +22,10 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from importer.codes import RowStatus
+from importer.engine.diff import changes, describe, restore_body, stored_values, update_body
 from importer.engine.ledger import Key, payload_hash
 from importer.engine.match import ServerSection, matches, provenance_stamp
+from importer.errors import AlreadyGoneError
 
 SECTIONS_PATH = "/api/content/coursesections"
 
@@ -30,6 +34,9 @@ class ActionKind(StrEnum):
     """What the plan decided for a row."""
 
     CREATE = "create"  # POST a new section
+    UPDATE = "update"  # PUT the row's values over its section (--update)
+    DELETE = "delete"  # undo a create: DELETE the section
+    RESTORE = "restore"  # undo an update: PUT the section's before-image
     NONE = "none"  # already on the server: adopt its Id, send nothing
     MOVED = "moved"
     CONFLICT = "conflict"
@@ -37,6 +44,7 @@ class ActionKind(StrEnum):
     CHANGED_SINCE_IMPORT = "changed_since_import"
     COURSE_NOT_FOUND = "course_not_found"
     INVALID = "invalid"
+    EDITED_SINCE = "edited_since"  # undo: changed on the server after the run
 
     @property
     def row_status(self) -> RowStatus:
@@ -69,6 +77,7 @@ class Action:
     server_display_order: int | None = None
     reason: str = ""
     request_hash: str = field(default="")  # hash of the body: detects edited rows
+    changes: str = ""  # the fields an update (or restore) changes, for people
 
     @property
     def is_write(self) -> bool:
@@ -76,8 +85,10 @@ class Action:
 
     @property
     def before_image(self) -> str | None:
-        """`before` as JSON, for the ledger (what an undo would restore)."""
-        return None if self.before is None else json.dumps(dict(self.before), default=str)
+        """`before` of a write that changes an existing section, as JSON (what undo restores)."""
+        if self.before is None or self.kind is ActionKind.CREATE:
+            return None
+        return json.dumps(dict(self.before), default=str)
 
     @property
     def body(self) -> dict[str, object]:
@@ -101,6 +112,57 @@ def create_action(source_row: int, key: Key, payload: Mapping[str, object]) -> A
     )
 
 
+def update_action(
+    source_row: int, key: Key, payload: Mapping[str, object], section: ServerSection
+) -> Action | None:
+    """The `update` of `section` to the row's values (None: nothing differs). The body is
+    the section's full record with the row laid over it; its before-image is what undo puts
+    back."""
+    diff = changes(section.record, payload)
+    if not diff:
+        return None
+    body = update_body(section.record, payload, section.id)
+    return Action(
+        ActionKind.UPDATE,
+        source_row,
+        key,
+        str(payload.get("Title") or ""),
+        request=Request("PUT", SECTIONS_PATH, body),
+        section_id=section.id,
+        before=stored_values(section.record),
+        after=body,
+        server_title=section.title,
+        server_display_order=section.display_order,
+        request_hash=payload_hash(payload),
+        changes=describe(diff),
+    )
+
+
+def undo_action(
+    kind: ActionKind,
+    source_row: int,
+    course_id: int,
+    section_id: int,
+    title: str,
+    before: Mapping[str, object] | None = None,
+) -> Action:
+    """`delete` (undo a create) or `restore` (undo an update to `before`) of one section;
+    keyed (course, section Id) in the undo's journal."""
+    if kind is ActionKind.DELETE:
+        request = Request("DELETE", f"{SECTIONS_PATH}/{section_id}", {})
+    else:
+        request = Request("PUT", SECTIONS_PATH, restore_body(before or {}, section_id))
+    return Action(
+        kind,
+        source_row,
+        (course_id, section_id),
+        title,
+        request=request,
+        section_id=section_id,
+        before=before,
+    )
+
+
 # -- executing and reconciling, per kind --------------------------------------------------------
 
 
@@ -108,6 +170,8 @@ class SectionWriter(Protocol):
     """The writes the sender makes (importer.client.NexudusClient has them)."""
 
     def create_section(self, payload: Mapping[str, Any]) -> int: ...
+    def update_section(self, record: Mapping[str, Any]) -> dict[str, Any]: ...
+    def delete_section(self, section_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -127,6 +191,7 @@ class WriteKind:
 
     execute: Callable[[SectionWriter, Action], int]  # returns the section's Id
     reconcile: Callable[[Action, Sequence[ServerSection]], Found]
+    done: RowStatus  # the row's status once it took effect
 
 
 def _execute_create(client: SectionWriter, action: Action) -> int:
@@ -139,7 +204,36 @@ def _reconcile_create(action: Action, sections: Sequence[ServerSection]) -> Foun
     return Found(matches(sections, title=action.title, display_order=action.key[1], stamp=stamp))
 
 
+def _execute_put(client: SectionWriter, action: Action) -> int:
+    client.update_section(action.body)
+    return int(action.section_id or 0)
+
+
+def _reconcile_put(action: Action, sections: Sequence[ServerSection]) -> Found:
+    """A PUT took effect when its section holds the values it sent (PUT is idempotent, so
+    "not yet" is simply sent again)."""
+    wanted = action.after if action.kind is ActionKind.UPDATE else action.before
+    found = [s for s in sections if s.id == action.section_id]
+    return Found([s for s in found if not changes(s.record, wanted or {})])
+
+
+def _execute_delete(client: SectionWriter, action: Action) -> int:
+    with contextlib.suppress(AlreadyGoneError):  # 404: already deleted (an earlier try)
+        client.delete_section(int(action.section_id or 0))
+    return int(action.section_id or 0)
+
+
+def _reconcile_delete(action: Action, sections: Sequence[ServerSection]) -> Found:
+    """A DELETE took effect when its section is no longer listed."""
+    if any(s.id == action.section_id for s in sections):
+        return Found([])
+    return Found([ServerSection(int(action.section_id or 0), action.key[0], action.title, 0)])
+
+
 #: Every write kind; the sender looks its kind up here and knows nothing else about it.
 WRITE_KINDS: dict[ActionKind, WriteKind] = {
-    ActionKind.CREATE: WriteKind(_execute_create, _reconcile_create),
+    ActionKind.CREATE: WriteKind(_execute_create, _reconcile_create, RowStatus.CREATED),
+    ActionKind.UPDATE: WriteKind(_execute_put, _reconcile_put, RowStatus.UPDATED),
+    ActionKind.DELETE: WriteKind(_execute_delete, _reconcile_delete, RowStatus.DELETED),
+    ActionKind.RESTORE: WriteKind(_execute_put, _reconcile_put, RowStatus.RESTORED),
 }

@@ -23,6 +23,7 @@ from importer.client import Credentials, NexudusClient
 from importer.clock import utc_iso
 from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, RowStatus
 from importer.engine.actions import Action, ActionKind
+from importer.engine.journal import Journal
 from importer.engine.ledger import UNRESOLVED, Key, Ledger, LedgerRecord, read_records
 from importer.engine.locks import account_lock, state_lock
 from importer.engine.plan import (
@@ -281,6 +282,8 @@ def run_job(
         holder=holder,
     )
     with state_lock(state_dir, holder=holder), account, Ledger.open(state_dir) as ledger:
+        run.journal = Journal(ledger)
+        run.run_id = run.journal.begin_run(settings.scope, str(path.resolve()))
         return run.execute(credentials, cancel, ledger=ledger, known=ledger.records(settings.scope))
 
 
@@ -313,6 +316,8 @@ class _JobRun:
         self.verified: bool | None = None  # None: nothing was written, nothing to verify
         self.client: NexudusClient | None = None
         self.send: SendResult | None = None
+        self.journal: Journal | None = None  # the run journal (undo), when the run may write
+        self.run_id = ""
         self.rows: dict[int, RowState] = {
             row.source_row: RowState(
                 row.source_row,
@@ -376,10 +381,10 @@ class _JobRun:
         listed_at = time.time()
         try:
             courses = {row.key[0] for row in self.valid}
-            server = fetch_server_state(client, courses)
+            server = fetch_server_state(client, courses, full=s.update)
             if ledger is not None and self._settle(server, known, cancel):
                 listed_at = time.time()
-                server = fetch_server_state(client, courses)
+                server = fetch_server_state(client, courses, full=s.update)
             self.course_names = server.course_names
             self.findings = answered_findings(
                 self.findings, server, {r.source_row: r.course_id for r in self.rows.values()}
@@ -388,11 +393,14 @@ class _JobRun:
             reached = client.stats.answered > 0
             code, text = _server_failure(exc, api_url=s.target.api_url, reached=reached)
             return self.finish(code, stop_message=text)
-        actions = classify(self.valid, server.sections, known, source_file=str(s.input))
+        actions = classify(
+            self.valid, server.sections, known, source_file=str(s.input), update=s.update
+        )
         self.plan = plan_frame(actions, self.invalid)
         for action in actions:
-            if action.kind is not ActionKind.CREATE or s.dry_run:
-                state = self.rows[action.source_row]
+            state = self.rows[action.source_row]
+            state.changes = action.changes
+            if not action.is_write or s.dry_run:
                 state.status = action.kind.row_status
                 state.section_id = action.section_id
                 state.errors = action.reason if state.status in ATTENTION_STATUSES else ""
@@ -402,12 +410,24 @@ class _JobRun:
         marks = adoptions(actions, known, source_file=str(s.input))
         if marks:
             ledger.mark_many(s.scope, marks)
+        self._journal_landed(actions, known)
         items = [
             self._send_item(action, known.get(action.key), listed_at)
             for action in actions
             if action.is_write
         ]
         return self._send(client, pacer, policy, cancel, ledger, items)
+
+    def _journal_landed(self, actions: list[Action], known: dict[Key, LedgerRecord]) -> None:
+        """Creates an earlier run left unanswered and this plan found: this run's, for undo
+        (an update's intent is in the journal already, with its before-image)."""
+        if self.journal is None:
+            return
+        for action in actions:
+            previous = known.get(action.key)
+            landed = previous is not None and previous.status in UNRESOLVED
+            if action.kind is ActionKind.NONE and landed and previous and previous.kind == "create":
+                self.journal.written(self.run_id, action, int(action.section_id or 0))
 
     def _settle(
         self, server: ServerState, known: dict[Key, LedgerRecord], cancel: threading.Event | None
@@ -474,6 +494,8 @@ class _JobRun:
             on_outcome=on_outcome,
             cancel=cancel,
             on_stop=pacer.cancel,
+            journal=self.journal,
+            run_id=self.run_id,
         )
         self.send = sender.run(items)
         for outcome in self.send.outcomes.values():
@@ -523,6 +545,9 @@ class _JobRun:
             "course_names": {str(k): v for k, v in sorted(self.course_names.items())},
             "verified_after_write": self.verified,
             "section_ids": _id_range(r.section_id for r in self.rows.values()),
+            "run_id": self.run_id or None,  # `sections undo` of this report folder needs it
+            "state_dir": str(s.resolved_state_dir().resolve()),
+            "update": s.update,
         }
         report_dir: Path | None = None
         final = Counter(r.status.value for r in self.rows.values() if r.status != RowStatus.INVALID)
@@ -539,6 +564,8 @@ class _JobRun:
                 ),
                 s.resolved_report_dir(),
             )
+        if self.journal is not None:
+            self.journal.finish_run(self.run_id, str(report_dir) if report_dir else None)
         self.tracker.emit("done")
         return JobResult(code, report_dir, summary, results, message, plan=self.plan)
 

@@ -52,6 +52,9 @@ class LedgerStatus(StrEnum):
     EXISTS = RowStatus.EXISTS.value  # already on the server; adopted
     FAILED = RowStatus.FAILED.value  # the API rejected it (or gave up after max attempts)
     AMBIGUOUS = RowStatus.AMBIGUOUS.value  # answered with an unknown outcome; reconcile
+    UPDATED = RowStatus.UPDATED.value  # we PUT the row's values over it (--update)
+    DELETED = RowStatus.DELETED.value  # undo: deleted (undo's journal only)
+    RESTORED = RowStatus.RESTORED.value  # undo: put back (undo's journal only)
 
 
 #: Records whose last POST may have been applied without us knowing the Id.
@@ -181,7 +184,7 @@ class Ledger:
         self._db.create_function("canonical_scope", 1, canonical_scope, deterministic=True)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        with self._transaction() as db:
+        with self.transaction() as db:
             _migrate(db)  # an older ledger first: CREATE IF NOT EXISTS leaves it as it is
             for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 db.execute(statement)
@@ -245,7 +248,7 @@ class Ledger:
         action that changes it (kept from an earlier intent when not given).
         """
         now = self._clock()
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO sections (scope, course_id, display_order, request_hash, status,"
                 " attempts, sent_at, updated_at, source_file, source_row, kind, before_image)"
@@ -312,7 +315,7 @@ class Ledger:
         """Several outcomes in ONE transaction (the plan's adoptions: one fsync, not 1,000)."""
         now = self._clock()
         scope = normalize_scope(scope)
-        with self._transaction() as db:
+        with self.transaction() as db:
             for m in marks:
                 db.execute(
                     "INSERT INTO sections (scope, course_id, display_order, request_hash,"
@@ -357,7 +360,7 @@ class Ledger:
     # -- internals --------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; a write the disk refuses is LedgerError (one line)."""
         with self._lock:
             try:

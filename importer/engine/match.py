@@ -2,7 +2,7 @@
 
 Used by planning (is this row already there?) and by reconciling after an unknown outcome
 (did our create land?), so both always agree. Keys are tried in order, most specific first:
-the section's Id when we know it, then (room for a SystemId key later), then the title key
+the section's Id when we know it, then our provenance stamp (SystemId), then the title key
 (trimmed, Unicode NFC, casefolded: schema.title_key, shared with validation) at the same
 display order.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from importer.clock import parse_api_time
@@ -25,6 +25,7 @@ class SectionSource(Protocol):
     """The reads planning and reconciling make (NexudusClient has them, both retried)."""
 
     def get_course(self, course_id: int) -> dict[str, Any] | None: ...
+    def get_section(self, section_id: int) -> dict[str, Any] | None: ...
     def list_sections(self, course_id: int, *, page_size: int = ...) -> list[dict[str, Any]]: ...
 
 
@@ -43,6 +44,7 @@ class ServerSection:
     display_order: int
     created_at: float | None = None  # CreatedOn as a UNIX time (None: not given or unreadable)
     system_id: str = ""
+    record: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> ServerSection:
@@ -54,6 +56,7 @@ class ServerSection:
             display_order=int(record["DisplayOrder"]),
             created_at=created.timestamp() if created is not None else None,
             system_id=str(record.get("SystemId") or ""),
+            record=dict(record),
         )
 
 

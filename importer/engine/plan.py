@@ -45,6 +45,7 @@ from importer.engine.match import (
     provenance_stamp,
     same_title_and_order,
 )
+from importer.engine.update import apply_update
 
 __all__ = [
     "ServerSection",
@@ -117,8 +118,14 @@ def answered_findings(
     return findings[~answered].reset_index(drop=True)
 
 
-def fetch_server_state(client: SectionSource, course_ids: Iterable[int]) -> ServerState:
-    """GET each distinct course once, then list its sections once (all pages)."""
+def fetch_server_state(
+    client: SectionSource, course_ids: Iterable[int], *, full: bool = False
+) -> ServerState:
+    """GET each distinct course once, then list its sections once (all pages).
+
+    `full` (--update): a section listed without all its fields (the live API leaves
+    SectionContents out of lists) is read whole, so an update's PUT and its before-image
+    hold every field."""
     state = ServerState()
     for course_id in sorted(set(course_ids)):
         course = client.get_course(course_id)
@@ -128,8 +135,18 @@ def fetch_server_state(client: SectionSource, course_ids: Iterable[int]) -> Serv
         name = course.get("Title") or course.get("Name")
         if isinstance(name, str) and name.strip():
             state.course_names[course_id] = name.strip()
-        state.sections[course_id] = list_course(client, course_id)
+        sections = list_course(client, course_id)
+        if full:
+            sections = [_whole(client, section) for section in sections]
+        state.sections[course_id] = sections
     return state
+
+
+def _whole(client: SectionSource, section: ServerSection) -> ServerSection:
+    if "SectionContents" in section.record:
+        return section
+    record = client.get_section(section.id)
+    return ServerSection.from_record(record) if record else section
 
 
 def classify(
@@ -137,11 +154,14 @@ def classify(
     server: Mapping[int, Sequence[ServerSection] | None],
     ledger: Mapping[Key, LedgerRecord] | None = None,
     source_file: str | None = None,
+    *,
+    update: bool = False,
 ) -> list[Action]:
     """Decide every valid row against the server (and our ledger), in input order.
 
     `source_file`: the file being planned; a position the ledger knows from a file of
     another name is that file's section, not this row's (a `conflict`, not an edit).
+    `update`: matched rows that differ become updates (importer.engine.update).
     Pure: no I/O, so it is unit-tested on plain data.
     """
     ledger = ledger or {}
@@ -163,7 +183,8 @@ def classify(
         source = Path(source_file).name if source_file else None
         for plan in _classify_course(course_rows, list(sections), ledger, source):
             decided[plan.source_row] = plan
-    return [decided[row.source_row] for row in rows]
+    actions = [decided[row.source_row] for row in rows]
+    return apply_update(actions, rows, server) if update else actions
 
 
 def _title(row: PlannedRow) -> str:
@@ -210,7 +231,7 @@ def _classify_course(
         ours = by_id.get(record.section_id) if record and record.section_id else None
         if (
             record is not None
-            and record.status == LedgerStatus.CREATED
+            and record.status in (LedgerStatus.CREATED, LedgerStatus.UPDATED)
             and ours is not None
             and record.request_hash != payload_hash(row.payload)
         ):
@@ -317,28 +338,33 @@ def adoptions(
 ) -> list[Mark]:
     """Ledger marks for the rows found on the server (`none`): which sections are ours.
 
-    A section counts as ours (`created`) when our ledger shows an unanswered send for the
-    row (it landed), or says we created it from this very request; otherwise it was there
-    before us (`exists`).
+    A section counts as ours (`created`, or `updated`) when our ledger shows an unanswered
+    write for the row (it landed), or says we wrote it from this very request; otherwise it
+    was there before us (`exists`).
     """
     marks: list[Mark] = []
     for action in actions:
         if action.kind is not ActionKind.NONE:
             continue
-        hashed = action.request_hash
-        previous = known.get(action.key)
-        ours = previous is not None and (
-            previous.status in UNRESOLVED
-            or (previous.status == LedgerStatus.CREATED and previous.request_hash == hashed)
-        )
         marks.append(
             Mark(
                 action.key,
-                LedgerStatus.CREATED if ours else LedgerStatus.EXISTS,
-                request_hash=hashed,
+                _adopted_status(known.get(action.key), action.request_hash),
+                request_hash=action.request_hash,
                 section_id=action.section_id,
                 source_file=source_file,
                 source_row=action.source_row,
             )
         )
     return marks
+
+
+def _adopted_status(previous: LedgerRecord | None, request_hash: str) -> LedgerStatus:
+    if previous is None:
+        return LedgerStatus.EXISTS
+    if previous.status in UNRESOLVED:  # the write landed
+        return LedgerStatus.UPDATED if previous.kind == "update" else LedgerStatus.CREATED
+    ours = (LedgerStatus.CREATED, LedgerStatus.UPDATED)
+    if previous.status in ours and previous.request_hash == request_hash:
+        return previous.status
+    return LedgerStatus.EXISTS

@@ -25,6 +25,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "http_status",
     "attempts",
     "errors",
+    "changes",
 )
 
 #: (source_row, course_id, display_order, title) of a row that failed validation.
@@ -58,6 +59,7 @@ class RowState:
     http_status: int | None = None
     attempts: int = 0  # sends of this row in this run
     errors: str = ""
+    changes: str = ""  # what an update changes: 'Title: "A" → "B"; DisplayOrder: 2 → 3'
 
     @classmethod
     def invalid(cls, row: InvalidRow) -> RowState:
@@ -75,7 +77,7 @@ def results_frame(states: Iterable[RowState]) -> pd.DataFrame:
     for column in ("source_row", "course_id", "display_order", "section_id", "http_status"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     frame["attempts"] = pd.to_numeric(frame["attempts"], errors="coerce").fillna(0).astype(int)
-    for column in ("title", "status", "errors"):
+    for column in ("title", "status", "errors", "changes"):
         frame[column] = frame[column].fillna("").astype("string")
     return frame
 
@@ -90,6 +92,7 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "server_title",
     "server_display_order",
     "reason",
+    "changes",
 )
 
 
@@ -109,6 +112,7 @@ def plan_frame(plans: Iterable[Action], invalid: Iterable[InvalidRow] = ()) -> p
             "server_title": p.server_title,
             "server_display_order": p.server_display_order,
             "reason": p.reason,
+            "changes": p.changes,
         }
         for p in plans
     ]
@@ -124,6 +128,7 @@ def plan_frame(plans: Iterable[Action], invalid: Iterable[InvalidRow] = ()) -> p
                 "server_title": None,
                 "server_display_order": None,
                 "reason": "failed validation (see the findings)",
+                "changes": "",
             }
         )
     frame = pd.DataFrame.from_records(records, columns=list(PLAN_COLUMNS))
@@ -140,6 +145,6 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         "server_display_order",
     ):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
-    for column in ("title", "action", "server_title", "reason"):
+    for column in ("title", "action", "server_title", "reason", "changes"):
         frame[column] = frame[column].astype("string")
     return frame

@@ -23,11 +23,13 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Protocol
 
 from importer.client import NexudusClient
 from importer.codes import ExitCode, RowStatus
-from importer.engine.actions import WRITE_KINDS, Action
-from importer.engine.ledger import Key, Ledger, LedgerStatus
+from importer.engine.actions import WRITE_KINDS, Action, ActionKind
+from importer.engine.journal import Journal
+from importer.engine.ledger import Key, LedgerStatus
 from importer.engine.match import ServerSection, list_course
 from importer.engine.rows import RowOutcome
 from importer.engine.settings import SendPolicy
@@ -44,6 +46,8 @@ from importer.retry import (
 
 logger = logging.getLogger(__name__)
 
+#: The kinds the run journal keeps (what `sections undo` can take back).
+JOURNALED = frozenset({ActionKind.CREATE, ActionKind.UPDATE})
 #: How often the coordinator wakes up to notice a cancel request while waiting.
 POLL_SECONDS = 0.2
 #: Failed listings of one course (each already retried) before its unknown rows are left
@@ -66,6 +70,38 @@ class StopReason(StrEnum):
     def exit_code(self) -> ExitCode:
         stopped_by_setup = self in (StopReason.AUTH, StopReason.CONFIG, StopReason.STATE)
         return ExitCode.CONFIG if stopped_by_setup else ExitCode.RESUMABLE
+
+
+class _Attempted(Protocol):
+    @property
+    def attempts(self) -> int: ...
+
+
+class SendLedger(Protocol):
+    """Where the sender commits each intent and outcome (the Ledger; undo's journal)."""
+
+    def mark_intent(
+        self,
+        scope: str,
+        key: Key,
+        *,
+        request_hash: str,
+        kind: str = ...,
+        before_image: str | None = ...,
+        source_file: str | None,
+        source_row: int | None,
+    ) -> _Attempted: ...
+    def mark(
+        self,
+        scope: str,
+        key: Key,
+        status: LedgerStatus,
+        *,
+        section_id: int | None = ...,
+        error: str | None = ...,
+        undo_attempt: bool = ...,
+        sent_at: float | None = ...,
+    ) -> None: ...
 
 
 @dataclass
@@ -117,7 +153,7 @@ class Sender:
         self,
         *,
         client: NexudusClient,
-        ledger: Ledger,
+        ledger: SendLedger,
         ledger_scope: str,
         source_file: str,
         policy: RetryPolicy,
@@ -127,8 +163,12 @@ class Sender:
         cancel: threading.Event | None = None,
         on_stop: Callable[[], object] | None = None,
         clock: Callable[[], float] = time.time,
+        journal: Journal | None = None,
+        run_id: str = "",
     ) -> None:
         self.client = client
+        self.journal = journal  # the run journal (for undo): creates and updates are noted
+        self.run_id = run_id
         self.ledger = ledger
         self.scope = ledger_scope
         self.source_file = source_file
@@ -294,6 +334,8 @@ class Sender:
             source_row=item.source_row,
         )
         item.attempts = record.attempts
+        if self.journal is not None and action.kind is ActionKind.UPDATE:
+            self.journal.intent(self.run_id, action)  # the before-image, before the PUT
         with self._lock:
             self._attempts_now[item.source_row] += 1
         execute = WRITE_KINDS[action.kind].execute
@@ -321,10 +363,17 @@ class Sender:
             self._count_failure(judgement.failure)
         else:
             self._count_failure(False)
-            self.ledger.mark(self.scope, item.key, LedgerStatus.CREATED, section_id=section_id)
+            self._took_effect(item, section_id, http_status=200)
             logger.debug("row %d: section %d", item.source_row, section_id)
-            self._finish(item, RowStatus.CREATED, section_id=section_id, http_status=200)
             self._note_answer()
+
+    def _took_effect(self, item: SendItem, section_id: int, **outcome: Any) -> None:
+        """Record a write that took effect: the ledger, the run journal, the row."""
+        done = WRITE_KINDS[item.action.kind].done
+        self.ledger.mark(self.scope, item.key, LedgerStatus(done.value), section_id=section_id)
+        if self.journal is not None and item.action.kind in JOURNALED:
+            self.journal.written(self.run_id, item.action, section_id)
+        self._finish(item, done, section_id=section_id, **outcome)
 
     def _unknown_outcome(self, item: SendItem, why: str) -> None:
         """The request may have been applied: wait the grace period, then reconcile.
@@ -429,14 +478,7 @@ class Sender:
         for item in items:
             found = WRITE_KINDS[item.action.kind].reconcile(item.action, sections).applied
             if len(found) == 1:
-                self.ledger.mark(self.scope, item.key, LedgerStatus.CREATED, section_id=found[0].id)
-                self._finish(
-                    item,
-                    RowStatus.CREATED,
-                    section_id=found[0].id,
-                    errors="",
-                    note="adopted after an unknown outcome",
-                )
+                self._took_effect(item, found[0].id, note="took effect after an unclear answer")
             elif len(found) >= 2:
                 ids = ", ".join(str(s.id) for s in found)
                 text = f"{len(found)} sections match this row (Ids {ids}); remove the extra ones"

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 #: Commands whose options are generated from these settings.
 JOB_COMMANDS: tuple[str, ...] = ("plan", "import", "batch")
 #: Commands that talk to the API without a run's sending options: `doctor`, `export` too.
-API_COMMANDS: tuple[str, ...] = (*JOB_COMMANDS, "doctor", "export")
+API_COMMANDS: tuple[str, ...] = (*JOB_COMMANDS, "doctor", "export", "undo")
 #: Folder names used beside the input file (or inbox) when no folder is given.
 DEFAULT_STATE_DIRNAME = ".sections-state"
 DEFAULT_REPORT_DIRNAME = "reports"
@@ -258,6 +258,11 @@ class JobSettings:
     skip_invalid: bool = option(
         False,
         "Import the valid rows even when some rows are invalid (those are reported 'invalid').",
+    )
+    update: bool = option(
+        False,
+        "Also bring the sections the sheet matches (by Section Id, System ID, or title and "
+        "order) in line with it: each difference is a PUT, shown as a diff in the plan.",
     )
     sandbox_port: int = option(
         0,
