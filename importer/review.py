@@ -250,6 +250,7 @@ def plan_of(result: JobResult) -> pd.DataFrame:
 _LABEL_COLOURS = {
     **{str(s): "#1e7e34" for s in DONE_STATUSES},
     str(RowStatus.CREATE): "#1f5fa8",
+    str(RowStatus.UPDATE): "#1f5fa8",
     str(RowStatus.PENDING): "#6c757d",
     str(RowStatus.AMBIGUOUS): "#b36b00",
     **{str(s): "#b02a37" for s in NEEDS_FIX_STATUSES},
@@ -278,6 +279,14 @@ def styled_rows(frame: pd.DataFrame, course_names: dict[str, str] | None = None)
         .map(label, subset=[status])
         .set_properties(subset=[status], **{"text-align": "center"})
     )
+
+
+def plan_changes(plan: pd.DataFrame) -> pd.DataFrame:
+    """The rows an `--update` plan changes, with the change of each field (the diff table)."""
+    if "changes" not in plan:
+        return pd.DataFrame(columns=["course_id", "title", "changes"]).rename_axis("Row")
+    changed = plan[plan["changes"].fillna("").astype(str) != ""]
+    return changed.set_index("source_row")[["course_id", "title", "changes"]].rename_axis("Row")
 
 
 def plan_counts(plan: pd.DataFrame) -> pd.DataFrame:

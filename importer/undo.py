@@ -26,6 +26,7 @@ from importer.clock import parse_api_time, utc_iso
 from importer.codes import ExitCode, RowStatus
 from importer.engine.actions import Action, ActionKind, undo_action
 from importer.engine.diff import changes
+from importer.engine.job import WriteBudget
 from importer.engine.journal import UNDO_DONE, Journal, RunWrite, UndoLedger
 from importer.engine.ledger import LEDGER_FILENAME, Ledger
 from importer.engine.locks import account_lock, state_lock
@@ -169,7 +170,7 @@ class _Undo:
                     source_file=str(self.target.report_dir),
                     policy=policy,
                     settings=s.send,
-                    take_write=lambda: True,
+                    take_write=WriteBudget(s.send.max_writes).take,
                     cancel=cancel,
                     on_stop=pacer.cancel,
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import openpyxl
 import pytest
 
 from importer.read import read_sheet
@@ -30,8 +31,8 @@ def test_first_code_cell_holds_the_parameters() -> None:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     first = next(cell for cell in notebook.cells if cell.cell_type == "code")
     assert "parameters" in first.metadata.get("tags", [])
-    names = ("input_path", "api_url", "dry_run", "skip_invalid", "report_dir", "state_dir")
-    for name in (*names, "sandbox_db"):
+    names = ("input_path", "api_url", "dry_run", "skip_invalid", "update", "report_dir")
+    for name in (*names, "state_dir", "sandbox_db"):
         assert f"{name} = " in first.source
 
 
@@ -83,11 +84,24 @@ def test_dry_run_then_import_then_everything_exists(tmp_path: Path) -> None:
     results = _html(_cell(real, "results"))
     assert results.count(">created</td>") == rows
     assert "summary.json" in str(_cell(real, "results").outputs)
+    assert "sections undo" in str(_cell(real, "results").outputs)
 
     again = _run(tmp_path, "again", dry_run=False)
     results = _html(_cell(again, "results"))
     assert results.count(">exists</td>") == rows
     assert ">created</td>" not in results
+
+    edited = tmp_path / "edited" / SAMPLE.name  # same file name: the same rows, edited
+    edited.parent.mkdir()
+    book = openpyxl.load_workbook(SAMPLE)
+    sheet = book.worksheets[0]
+    title = next(c for c in sheet[1] if str(c.value).lower().startswith("section title")).column
+    old = sheet.cell(2, title).value
+    sheet.cell(2, title).value = f"{old} (revised)"
+    book.save(edited)
+    update = _run(tmp_path, "update", input_path=str(edited), dry_run=True, update=True)
+    plan = str(_cell(update, "changes").outputs)
+    assert "1 update(s)" in plan and "(revised)" in plan and "Title:" in plan
 
 
 def test_skip_invalid_imports_the_valid_rows_of_a_sheet_with_invalid_ones(tmp_path: Path) -> None:

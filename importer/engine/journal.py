@@ -259,6 +259,7 @@ class UndoLedger:
         before_image: str | None = None,
         source_file: str | None,
         source_row: int | None,
+        section_id: int | None = None,
     ) -> _Attempts:
         return _Attempts(self.journal.undo_intent(self.run_id, key[1]))
 

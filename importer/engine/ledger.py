@@ -241,25 +241,28 @@ class Ledger:
         before_image: str | None = None,
         source_file: str | None,
         source_row: int | None,
+        section_id: int | None = None,
     ) -> LedgerRecord:
         """Commit `sending`, attempts+1, sent_at=now BEFORE the request goes out.
 
         `kind`: the action kind; `before_image`: JSON of the section as it was before an
-        action that changes it (kept from an earlier intent when not given).
+        action that changes it (kept from an earlier intent when not given); `section_id`:
+        the section an update targets (None for a create: its Id is not known yet).
         """
         now = self._clock()
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO sections (scope, course_id, display_order, request_hash, status,"
-                " attempts, sent_at, updated_at, source_file, source_row, kind, before_image)"
-                " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
+                " attempts, sent_at, updated_at, source_file, source_row, kind, before_image,"
+                " section_id) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (scope, course_id, display_order) DO UPDATE SET"
                 " request_hash = excluded.request_hash, status = excluded.status,"
                 " kind = excluded.kind,"
                 " before_image = COALESCE(excluded.before_image, sections.before_image),"
                 " attempts = sections.attempts + 1, sent_at = excluded.sent_at,"
                 " updated_at = excluded.updated_at, source_file = excluded.source_file,"
-                " source_row = excluded.source_row, error = NULL, section_id = NULL",
+                " source_row = excluded.source_row, error = NULL,"
+                " section_id = excluded.section_id",
                 (
                     normalize_scope(scope),
                     key[0],
@@ -272,6 +275,7 @@ class Ledger:
                     source_row,
                     kind,
                     before_image,
+                    section_id,
                 ),
             )
         record = self.get(scope, key)
@@ -324,7 +328,8 @@ class Ledger:
                     " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (scope, course_id, display_order) DO UPDATE SET"
                     " request_hash = COALESCE(?, sections.request_hash),"
-                    " status = excluded.status, section_id = excluded.section_id,"
+                    " status = excluded.status,"
+                    " section_id = COALESCE(excluded.section_id, sections.section_id),"
                     " sent_at = COALESCE(excluded.sent_at, sections.sent_at),"
                     " updated_at = excluded.updated_at,"
                     " source_file = COALESCE(excluded.source_file, sections.source_file),"

@@ -136,17 +136,17 @@ def fetch_server_state(
         if isinstance(name, str) and name.strip():
             state.course_names[course_id] = name.strip()
         sections = list_course(client, course_id)
-        if full:
-            sections = [_whole(client, section) for section in sections]
-        state.sections[course_id] = sections
+        state.sections[course_id] = _whole(client, sections) if full else sections
     return state
 
 
-def _whole(client: SectionSource, section: ServerSection) -> ServerSection:
-    if "SectionContents" in section.record:
-        return section
-    record = client.get_section(section.id)
-    return ServerSection.from_record(record) if record else section
+def _whole(client: SectionSource, sections: list[ServerSection]) -> list[ServerSection]:
+    """The sections, those listed without SectionContents read whole (batch reads)."""
+    partial = [s.id for s in sections if "SectionContents" not in s.record]
+    if not partial:
+        return sections
+    read = {int(r["Id"]): ServerSection.from_record(r) for r in client.get_sections(partial)}
+    return [read.get(s.id, s) for s in sections]
 
 
 def classify(
@@ -184,7 +184,7 @@ def classify(
         for plan in _classify_course(course_rows, list(sections), ledger, source):
             decided[plan.source_row] = plan
     actions = [decided[row.source_row] for row in rows]
-    return apply_update(actions, rows, server) if update else actions
+    return apply_update(actions, rows, server, ledger) if update else actions
 
 
 def _title(row: PlannedRow) -> str:

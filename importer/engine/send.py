@@ -90,6 +90,7 @@ class SendLedger(Protocol):
         before_image: str | None = ...,
         source_file: str | None,
         source_row: int | None,
+        section_id: int | None = ...,
     ) -> _Attempted: ...
     def mark(
         self,
@@ -332,6 +333,7 @@ class Sender:
             before_image=action.before_image,
             source_file=self.source_file,
             source_row=item.source_row,
+            section_id=action.section_id,
         )
         item.attempts = record.attempts
         if self.journal is not None and action.kind is ActionKind.UPDATE:

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 #: Commands whose options are generated from these settings.
 JOB_COMMANDS: tuple[str, ...] = ("plan", "import", "batch")
+#: Commands that send writes: the job commands and `undo` (pacing, retries, exactly once).
+SENDING_COMMANDS: tuple[str, ...] = (*JOB_COMMANDS, "undo")
 #: Commands that talk to the API without a run's sending options: `doctor`, `export` too.
 API_COMMANDS: tuple[str, ...] = (*JOB_COMMANDS, "doctor", "export", "undo")
 #: Folder names used beside the input file (or inbox) when no folder is given.
@@ -173,13 +175,18 @@ class SendPolicy:
     """The exactly-once protocol's knobs (importer.engine.send)."""
 
     concurrency: int = option(
-        2, "Worker threads sending rows (pacing is shared by all).", min=1, max=16
+        2,
+        "Worker threads sending rows (pacing is shared by all).",
+        min=1,
+        max=16,
+        commands=SENDING_COMMANDS,
     )
     max_writes: int = option(
         2500,
         "Writes allowed in this run (a batch: shared by all files); when spent the run stops "
         "(exit 4) and the same command continues it.",
         min=0,
+        commands=SENDING_COMMANDS,
     )
     reconcile_grace: float = option(
         15.0,
@@ -187,6 +194,7 @@ class SendPolicy:
         "trusted and the row is sent again.",
         min=0,
         max=86400,
+        commands=SENDING_COMMANDS,
     )
     breaker: int = option(
         12,
@@ -194,6 +202,7 @@ class SendPolicy:
         "Live accounts fail in bursts of about five answers, which must not stop a run.",
         min=0,
         max=10000,
+        commands=SENDING_COMMANDS,
     )
     max_attempts: int = option(
         5,
@@ -201,6 +210,7 @@ class SendPolicy:
         "failed (not the retries of one request: see --request-tries).",
         min=1,
         max=100,
+        commands=SENDING_COMMANDS,
     )
 
 
@@ -209,28 +219,42 @@ class RetrySettings:
     """How hard one request is tried (importer.retry.RetryPolicy takes these numbers)."""
 
     request_tries: int = option(
-        5,
+        8,
         "Tries of one request (first try included) when it certainly did not apply "
-        "(or is a read); not the sends of a row (see --max-attempts).",
+        "(or is a read); not the sends of a row (see --max-attempts). Live accounts fail "
+        "in bursts of about five answers: a read must outlast one.",
         min=1,
         max=100,
+        commands=SENDING_COMMANDS,
     )
     retry_deadline: float = option(
         120.0,
         "Seconds one request may spend retrying before its last error stands.",
         min=0,
         max=86400,
+        commands=SENDING_COMMANDS,
     )
     max_retry_after: float = option(
         300.0,
         "Longest Retry-After (seconds) to wait for; a longer one stops the run (exit 4).",
         min=0,
         max=86400,
+        commands=SENDING_COMMANDS,
     )
     wait_initial: float = option(
-        0.5, "First back-off (seconds) before retrying; doubles with jitter.", min=0, max=3600
+        0.5,
+        "First back-off (seconds) before retrying; doubles with jitter.",
+        min=0,
+        max=3600,
+        commands=SENDING_COMMANDS,
     )
-    wait_max: float = option(30.0, "Longest back-off (seconds) between two tries.", min=0, max=3600)
+    wait_max: float = option(
+        30.0,
+        "Longest back-off (seconds) between two tries.",
+        min=0,
+        max=3600,
+        commands=SENDING_COMMANDS,
+    )
 
 
 #: The parts of JobSettings and the attribute each is found under.

@@ -5,6 +5,8 @@ to a server section by the first key that applies:
 
 1. its `Section Id` cell (a Section Id that is not in the row's course is a `conflict`);
 2. its own System ID (two server sections with it: `duplicate_exists`);
+   then the section an earlier update of this very row (same values) targeted, per the
+   ledger: an update run cut short is finished on the same sections;
 3. the plain import's match: the section found at its order (`exists`), the same title at
    another order (`moved`, also when the ledger says the row was edited since its import: a
    swap), or the section our ledger created for it (`changed_since_import`).
@@ -24,7 +26,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from importer.engine.actions import Action, ActionKind, create_action, update_action
-from importer.engine.ledger import Key
+from importer.engine.ledger import Key, LedgerRecord, payload_hash
 from importer.engine.match import ServerSection, normalize_title, same_title_and_order
 
 #: Plain decisions that name the row's own section (`section_id`).
@@ -46,6 +48,7 @@ def apply_update(
     actions: Sequence[Action],
     rows: Sequence[UpdatableRow],
     server: Mapping[int, Sequence[ServerSection] | None],
+    ledger: Mapping[Key, LedgerRecord],
 ) -> list[Action]:
     """The plan with `--update`: the same actions, matched rows turned into updates."""
     by_row = {row.source_row: row for row in rows}
@@ -62,7 +65,7 @@ def apply_update(
         sections = server.get(row.key[0])
         if sections is None:
             continue
-        target, refusal = _target(action, row, sections, exact)
+        target, refusal = _target(action, row, sections, exact, ledger.get(row.key))
         if refusal is not None:
             decided[row.source_row] = refusal
         elif target is not None:
@@ -97,7 +100,11 @@ def apply_update(
 
 
 def _target(
-    action: Action, row: UpdatableRow, sections: Sequence[ServerSection], exact: set[int]
+    action: Action,
+    row: UpdatableRow,
+    sections: Sequence[ServerSection],
+    exact: set[int],
+    record: LedgerRecord | None,
 ) -> tuple[ServerSection | None, Action | None]:
     """The row's section by the first key that applies, or the decision refusing it.
 
@@ -129,6 +136,14 @@ def _target(
             )
         if same:
             return same[0], None
+    # This very row (same values) was an update before, maybe cut short: the same section.
+    if (
+        record is not None
+        and record.kind == ActionKind.UPDATE.value
+        and record.request_hash == payload_hash(row.payload)
+        and record.section_id in by_id
+    ):
+        return by_id[record.section_id], None
     if action.kind is ActionKind.CHANGED_SINCE_IMPORT:
         title = normalize_title(row.payload.get("Title"))
         moved = [s for s in sections if normalize_title(s.title) == title and s.id not in exact]
