@@ -85,6 +85,7 @@ class RowStatus(StrEnum):
     CONFLICT = "conflict"  # DisplayOrder taken on the server by another title
     DUPLICATE_EXISTS = "duplicate_exists"  # two or more server sections match the row
     COURSE_NOT_FOUND = "course_not_found"
+    COURSE_AMBIGUOUS = "course_ambiguous"  # the Course name belongs to two or more courses
     CHANGED_SINCE_IMPORT = "changed_since_import"  # imported before, spreadsheet edited since
     INVALID = "invalid"  # failed validation, never sent
     FAILED = "failed"  # rejected by the API (400 / WasSuccessful false)
@@ -111,6 +112,7 @@ ATTENTION_STATUSES: frozenset[RowStatus] = frozenset(
         RowStatus.MOVED,
         RowStatus.DUPLICATE_EXISTS,
         RowStatus.COURSE_NOT_FOUND,
+        RowStatus.COURSE_AMBIGUOUS,
         RowStatus.CHANGED_SINCE_IMPORT,
         RowStatus.EDITED_SINCE,
     }

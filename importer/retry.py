@@ -31,6 +31,7 @@ from tenacity import (
     stop_after_delay,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from importer.engine.settings import RetrySettings
@@ -157,6 +158,24 @@ def _sleeper(policy: RetryPolicy) -> Callable[[float], None]:
     return wait
 
 
+#: Tries after which a server that never accepted a connection counts as not there (a wrong
+#: URL or a network down says so in seconds, not after every back-off of `request_tries`).
+UNREACHABLE_TRIES = 4
+
+
+class _unreachable_for(stop_base):  # noqa: N801  # named like tenacity's stop_* conditions
+    """Stop once `tries` tries in a row found no server to connect to."""
+
+    def __init__(self, tries: int) -> None:
+        self.tries = tries
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        never_connected = isinstance(exc, TransportError) and not exc.connected
+        return never_connected and retry_state.attempt_number >= self.tries
+
+
 def _run(
     fn: Callable[[], T],
     policy: RetryPolicy,
@@ -182,7 +201,9 @@ def _run(
 
     retrying = Retrying(  # fresh per call: tenacity state must never be shared
         retry=retry_if_exception(lambda exc: predicate(exc, policy)),
-        stop=stop_after_attempt(policy.tries) | stop_after_delay(policy.deadline),
+        stop=stop_after_attempt(policy.tries)
+        | stop_after_delay(policy.deadline)
+        | _unreachable_for(UNREACHABLE_TRIES),
         wait=_RetryAfterOrJitter(policy),
         sleep=_sleeper(policy),
         before_sleep=before_sleep,

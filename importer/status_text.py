@@ -17,6 +17,8 @@ DEFAULT_MESSAGES: dict[RowStatus, str] = {
     "extra ones in Nexudus or remove the row",
     RowStatus.COURSE_NOT_FOUND: "No course with this Course ID in Nexudus; check the Course "
     "ID, or use the Course column with the course's name",
+    RowStatus.COURSE_AMBIGUOUS: "Two or more courses have this Course name; use the Course ID "
+    "column",
     RowStatus.CHANGED_SINCE_IMPORT: "This row was imported before and has been edited since; "
     "import with --update to apply the edit, or restore the imported values",
     RowStatus.EDITED_SINCE: "Changed in Nexudus after the run; left alone (--force undoes it)",
@@ -30,6 +32,8 @@ NEXT_STEPS: dict[RowStatus, str] = {
     "says, then import errors.csv.",
     RowStatus.COURSE_NOT_FOUND: "Check the Course ID of these rows (or use the Course column "
     "with the course's name), then import errors.csv.",
+    RowStatus.COURSE_AMBIGUOUS: "Their Course name belongs to more than one course: give "
+    "them a Course ID (the Error column lists the candidates), then import errors.csv.",
     RowStatus.CONFLICT: "Their Display order is taken by another section: give each a free "
     "order, or change the other section in Nexudus.",
     RowStatus.MOVED: "These sections are already in the course at another order: change "

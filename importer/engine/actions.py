@@ -43,6 +43,7 @@ class ActionKind(StrEnum):
     DUPLICATE_EXISTS = "duplicate_exists"
     CHANGED_SINCE_IMPORT = "changed_since_import"
     COURSE_NOT_FOUND = "course_not_found"
+    COURSE_AMBIGUOUS = "course_ambiguous"
     INVALID = "invalid"
     EDITED_SINCE = "edited_since"  # undo: changed on the server after the run
 

@@ -23,6 +23,7 @@ from importer.client import Credentials, NexudusClient
 from importer.clock import utc_iso
 from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, RowStatus
 from importer.engine.actions import Action, ActionKind
+from importer.engine.courses import course_names, needs_names, resolve
 from importer.engine.journal import Journal
 from importer.engine.ledger import UNRESOLVED, Key, Ledger, LedgerRecord, read_records
 from importer.engine.locks import account_lock, state_lock
@@ -379,7 +380,13 @@ class _JobRun:
         s = self.settings
         self.tracker.emit("plan")
         listed_at = time.time()
+        refused: list[Action] = []  # rows whose Course name does not resolve
         try:
+            if needs_names(self.valid):
+                named = course_names(client.list_courses())
+                self.valid, refused = resolve(self.valid, named)
+                for row in self.valid:
+                    self.rows[row.source_row].course_id = row.key[0]
             courses = {row.key[0] for row in self.valid}
             server = fetch_server_state(client, courses, full=s.update)
             if ledger is not None and self._settle(server, known, cancel):
@@ -396,6 +403,7 @@ class _JobRun:
         actions = classify(
             self.valid, server.sections, known, source_file=str(s.input), update=s.update
         )
+        actions = sorted([*actions, *refused], key=lambda a: a.source_row)
         self.plan = plan_frame(actions, self.invalid)
         for action in actions:
             state = self.rows[action.source_row]
