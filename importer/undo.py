@@ -26,7 +26,7 @@ from importer.clock import parse_api_time, utc_iso
 from importer.codes import ExitCode, RowStatus
 from importer.engine.actions import Action, ActionKind, undo_action
 from importer.engine.diff import changes
-from importer.engine.job import WriteBudget
+from importer.engine.job import WriteBudget, open_daily, write_gate
 from importer.engine.journal import UNDO_DONE, Journal, RunWrite, UndoLedger
 from importer.engine.ledger import LEDGER_FILENAME, Ledger
 from importer.engine.locks import account_lock, state_lock
@@ -163,6 +163,7 @@ class _Undo:
             listed = {sec.id: sec for secs in server.sections.values() for sec in secs or ()}
             actions = self._decide(listed, self.journal.last_written())
             if actions and not self.dry_run:
+                daily = open_daily(s)
                 sender = Sender(
                     client=client,
                     ledger=UndoLedger(self.journal, self.target.run_id),
@@ -170,13 +171,16 @@ class _Undo:
                     source_file=str(self.target.report_dir),
                     policy=policy,
                     settings=s.send,
-                    take_write=WriteBudget(s.send.max_writes).take,
+                    take_write=write_gate(WriteBudget(s.send.max_writes), daily),
                     cancel=cancel,
                     on_stop=pacer.cancel,
                 )
                 attempts = {w.section_id: w.undo_attempts for w in self.writes}
                 items = [SendItem(a, attempts=attempts.get(a.key[1], 0)) for a in actions]
-                send = sender.run(items)
+                try:
+                    send = sender.run(items)
+                finally:
+                    daily.close()
                 for outcome in send.outcomes.values():
                     state = self.rows[outcome.source_row]
                     state.status = outcome.status

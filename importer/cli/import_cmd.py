@@ -201,6 +201,8 @@ def _print_summary(result: JobResult) -> None:
         counts = result.results["status"].value_counts()
         console.print("  ".join(f"{status}: {int(n)}" for status, n in counts.items()))
     console.print(result.message, markup=False, highlight=False)
+    if result.summary.get("daily_budget"):
+        console.print(str(result.summary["daily_budget"]), markup=False, highlight=False)
     unclear = int(str(result.summary.get("unclear_answers") or 0))
     if unclear:
         console.print(

@@ -24,6 +24,7 @@ from importer.clock import utc_iso
 from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, RowStatus
 from importer.engine.actions import Action, ActionKind
 from importer.engine.courses import course_names, needs_names, resolve
+from importer.engine.daily import DailyBudget, plan_outlook
 from importer.engine.journal import Journal
 from importer.engine.ledger import UNRESOLVED, Key, Ledger, LedgerRecord, read_records
 from importer.engine.locks import account_lock, state_lock
@@ -71,10 +72,44 @@ class WriteBudget:
             self._used += 1
             return True
 
+    def give_back(self) -> None:
+        """Return one reserved write that was not sent (another budget refused it)."""
+        with self._lock:
+            self._used = max(0, self._used - 1)
+
     @property
     def used(self) -> int:
         with self._lock:
             return self._used
+
+
+MAX_WRITES_SPENT = (
+    "the write budget (--max-writes) is spent; run the same command again to continue"
+)
+
+
+def write_gate(budget: WriteBudget, daily: DailyBudget | None) -> Callable[[], str | None]:
+    """The Sender's `take_write`: None when one more write may go, else why it may not."""
+
+    def take() -> str | None:
+        if not budget.take():
+            return MAX_WRITES_SPENT
+        if daily is not None and not daily.take():
+            budget.give_back()
+            return daily.spent_message()
+        return None
+
+    return take
+
+
+def open_daily(settings: JobSettings) -> DailyBudget:
+    """The account's daily write budget (importer.engine.daily) for a run that writes."""
+    return DailyBudget(
+        settings.scope,
+        settings.send.writes_per_day,
+        lock_dir=settings.target.lock_dir,
+        clock=settings.clock or time.time,
+    )
 
 
 @dataclass
@@ -319,6 +354,7 @@ class _JobRun:
         self.send: SendResult | None = None
         self.journal: Journal | None = None  # the run journal (undo), when the run may write
         self.run_id = ""
+        self.outlook = ""  # a plan: the writes it needs against the daily budget
         self.rows: dict[int, RowState] = {
             row.source_row: RowState(
                 row.source_row,
@@ -414,6 +450,13 @@ class _JobRun:
                 state.errors = action.reason if state.status in ATTENTION_STATUSES else ""
                 self.tracker.counts[state.status.value] += 1
         if s.dry_run or ledger is None:
+            self.outlook = plan_outlook(
+                s.scope,
+                s.send.writes_per_day,
+                sum(a.is_write for a in actions),
+                lock_dir=s.target.lock_dir,
+                clock=s.clock or time.time,
+            )
             return self.finish(_exit_code([r.status for r in self.rows.values()], None))
         marks = adoptions(actions, known, source_file=str(s.input))
         if marks:
@@ -491,6 +534,8 @@ class _JobRun:
         def on_outcome(outcome: RowOutcome) -> None:
             self.tracker.settled(outcome.status.value, sent=outcome.attempts > 0)
 
+        daily = open_daily(s)
+        clock = s.clock or time.time
         sender = Sender(
             client=client,
             ledger=ledger,
@@ -498,14 +543,18 @@ class _JobRun:
             source_file=str(s.input),
             policy=policy,
             settings=s.send,
-            take_write=self.budget.take,
+            take_write=write_gate(self.budget, daily),
+            on_long_wait=lambda seconds: daily.block_until(clock() + seconds),
             on_outcome=on_outcome,
             cancel=cancel,
             on_stop=pacer.cancel,
             journal=self.journal,
             run_id=self.run_id,
         )
-        self.send = sender.run(items)
+        try:
+            self.send = sender.run(items)
+        finally:
+            daily.close()
         for outcome in self.send.outcomes.values():
             state = self.rows[outcome.source_row]
             state.status = outcome.status
@@ -556,6 +605,7 @@ class _JobRun:
             "run_id": self.run_id or None,  # `sections undo` of this report folder needs it
             "state_dir": str(s.resolved_state_dir().resolve()),
             "update": s.update,
+            "daily_budget": self.outlook or None,
         }
         report_dir: Path | None = None
         final = Counter(r.status.value for r in self.rows.values() if r.status != RowStatus.INVALID)

@@ -1,7 +1,9 @@
 """Plan: classify each valid row into an action, by reading the server (never writing).
 
 The server is the truth. For each distinct course: one GET of the course (unknown course
--> its rows are `course_not_found`) and one full listing of its sections. Every valid row
+-> its rows are `course_not_found`) and one full listing of its sections, or, for a sheet
+over many courses, one paged listing of the account's courses and one of its sections
+(whichever takes fewer requests: `fetch_server_state`). Every valid row
 is then classified by match.py's rule (title key at the row's display order):
 
     none (exists)        a section with this title sits at this order: adopt its Id
@@ -68,6 +70,12 @@ class PlannedRow(Protocol):
     def payload(self) -> dict[str, object]: ...
 
 
+#: Courses in a sheet from which reading the whole account may take fewer requests.
+ACCOUNT_WIDE_FROM = 4
+#: Page size asked for when listing the whole account (the client steps down if refused).
+ACCOUNT_PAGE_SIZE = 1000
+
+
 @dataclass
 class ServerState:
     """What the server showed: course -> its sections, or None when the course is unknown."""
@@ -121,13 +129,26 @@ def answered_findings(
 def fetch_server_state(
     client: SectionSource, course_ids: Iterable[int], *, full: bool = False
 ) -> ServerState:
-    """GET each distinct course once, then list its sections once (all pages).
+    """The courses' sections, read with as few requests as the sheet allows.
 
-    `full` (--update): a section listed without all its fields (the live API leaves
-    SectionContents out of lists) is read whole, so an update's PUT and its before-image
-    hold every field."""
+    Per course: one GET of the course and one listing of its sections (2 requests a course).
+    When the sheet spans ACCOUNT_WIDE_FROM courses or more, one page of the account's
+    sections is read first: if the whole account's sections take fewer pages than the
+    per-course requests, the account's courses and sections are each read with one paged
+    listing instead (a sheet over 500 courses: a handful of requests, not a thousand).
+    `full` (--update): sections listed without all their fields (the live API leaves
+    SectionContents out of lists) are read whole with batch reads, so an update's PUT and
+    its before-image hold every field.
+    """
+    wanted = sorted(set(course_ids))
+    if len(wanted) >= ACCOUNT_WIDE_FROM:
+        head = client.first_page(None, size=ACCOUNT_PAGE_SIZE)
+        size = int(head.get("PageSize") or 0) or len(head.get("Records") or ()) or 1
+        pages = -(-int(head.get("TotalItems") or 0) // size)
+        if 2 + pages < 2 * len(wanted):  # + the courses listing and this first page
+            return _account_wide(client, wanted, full)
     state = ServerState()
-    for course_id in sorted(set(course_ids)):
+    for course_id in wanted:
         course = client.get_course(course_id)
         if course is None:
             state.sections[course_id] = None
@@ -136,6 +157,27 @@ def fetch_server_state(
         if isinstance(name, str) and name.strip():
             state.course_names[course_id] = name.strip()
         sections = list_course(client, course_id)
+        state.sections[course_id] = _whole(client, sections) if full else sections
+    return state
+
+
+def _account_wide(client: SectionSource, wanted: list[int], full: bool) -> ServerState:
+    """Every course and every section of the account, one paged listing each."""
+    state = ServerState()
+    courses = {int(c["Id"]): c for c in client.list_courses() if c.get("Id") is not None}
+    listed: dict[int, list[ServerSection]] = defaultdict(list)
+    for record in client.list_sections(None, page_size=ACCOUNT_PAGE_SIZE):
+        if record.get("CourseId") is not None and int(record["CourseId"]) in courses:
+            listed[int(record["CourseId"])].append(ServerSection.from_record(record))
+    for course_id in wanted:
+        course = courses.get(course_id)
+        if course is None:
+            state.sections[course_id] = None
+            continue
+        name = course.get("Title") or course.get("Name")
+        if isinstance(name, str) and name.strip():
+            state.course_names[course_id] = name.strip()
+        sections = sorted(listed.get(course_id, []), key=lambda s: (s.display_order, s.id))
         state.sections[course_id] = _whole(client, sections) if full else sections
     return state
 

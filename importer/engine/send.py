@@ -58,7 +58,7 @@ MAX_LIST_FAILURES = 3
 class StopReason(StrEnum):
     """Why a run stopped before every row was settled."""
 
-    BUDGET = "budget"  # --max-writes spent (exit 4)
+    BUDGET = "budget"  # --max-writes or --writes-per-day spent (exit 4)
     BREAKER = "breaker"  # too many consecutive server/transport failures (exit 4)
     RETRY_AFTER = "retry_after"  # Retry-After beyond --max-retry-after (exit 4)
     CANCELLED = "cancelled"  # Ctrl-C / cancel event (exit 4)
@@ -159,17 +159,19 @@ class Sender:
         source_file: str,
         policy: RetryPolicy,
         settings: SendPolicy,
-        take_write: Callable[[], bool],
+        take_write: Callable[[], str | None],
         on_outcome: Callable[[RowOutcome], object] | None = None,
         cancel: threading.Event | None = None,
         on_stop: Callable[[], object] | None = None,
         clock: Callable[[], float] = time.time,
         journal: Journal | None = None,
         run_id: str = "",
+        on_long_wait: Callable[[float], object] | None = None,
     ) -> None:
         self.client = client
         self.journal = journal  # the run journal (for undo): creates and updates are noted
         self.run_id = run_id
+        self.on_long_wait = on_long_wait  # a Retry-After beyond --max-retry-after (seconds)
         self.ledger = ledger
         self.scope = ledger_scope
         self.source_file = source_file
@@ -228,14 +230,11 @@ class Sender:
                     if next_item is None:
                         break
                     item = next_item
-                    if not self.take_write():
+                    refusal = self.take_write()  # None: one more write may go
+                    if refusal is not None:
                         with self._lock:
                             self._queue.appendleft(item)
-                        self._stop(
-                            StopReason.BUDGET,
-                            "the write budget (--max-writes) is "
-                            "spent; run the same command again to continue",
-                        )
+                        self._stop(StopReason.BUDGET, refusal)
                         break
                     in_flight.add(pool.submit(self._post, item))
                 if not in_flight:
@@ -358,6 +357,9 @@ class Sender:
                 self._note_answer()
             else:  # REQUEUE or STOP: certainly not applied
                 self._not_sent(item, str(exc))
+                wait = getattr(exc, "retry_after", None)
+                if judgement.stop == "retry_after" and wait and self.on_long_wait is not None:
+                    self.on_long_wait(float(wait))  # the server's daily limit: runs wait for it
                 if judgement.stop is not None:
                     self._stop(StopReason(judgement.stop), judgement.message)
                 else:

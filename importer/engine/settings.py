@@ -188,6 +188,14 @@ class SendPolicy:
         min=0,
         commands=SENDING_COMMANDS,
     )
+    writes_per_day: int = option(
+        2500,
+        "Writes allowed per API account in any 24 hours, counted across every run on this "
+        "machine (the API's daily limit); when spent the run stops (exit 4) saying when to "
+        "resume.",
+        min=1,
+        commands=SENDING_COMMANDS,
+    )
     reconcile_grace: float = option(
         15.0,
         "Seconds after an unanswered write before the section's absence on the server is "
@@ -313,6 +321,7 @@ class JobSettings:
     ledger_scope: str | None = None  # the ledger's key for the API (default: api_url)
     write_report: bool = True
     sleep: Callable[[float], object] | None = None  # injected in tests (retry waits)
+    clock: Callable[[], float] | None = None  # injected in tests (the daily write budget)
 
     @classmethod
     def build(cls, input: Path | str, **options: Any) -> JobSettings:
