@@ -42,6 +42,7 @@ from importer.clock import utc_iso, utc_stamp
 from importer.codes import NEEDS_FIX_STATUSES, RowStatus, Severity
 from importer.columns import REPORT_COLUMNS, header_key
 from importer.credentials import SECRET_NAME, safe_url
+from importer.engine.rows import RESULT_COLUMNS
 from importer.errors import ConfigError
 from importer.read import Sheet
 from importer.read_csv import DELIMITERS
@@ -62,16 +63,9 @@ PLAN_CSV = "plan.csv"
 REPORT_HTML = "report.html"
 SUMMARY_JSON = "summary.json"
 
-#: Columns of the results frame (send.RESULT_COLUMNS) that results.csv adds after the
-#: person's columns: what happened, not which row it was.
-OUTCOME_COLUMNS: tuple[str, ...] = (
-    "status",
-    "section_id",
-    "http_status",
-    "attempts",
-    "errors",
-    "changes",
-)
+#: Columns of the results frame (engine.rows.RESULT_COLUMNS) that results.csv adds after
+#: the person's columns: what happened, not which row it was.
+OUTCOME_COLUMNS: tuple[str, ...] = RESULT_COLUMNS[RESULT_COLUMNS.index("status") :]
 
 ERROR_HEADER, STATUS_HEADER, SECTION_ID_HEADER = REPORT_COLUMNS  # ("Error", "Status", ...)
 

@@ -53,6 +53,17 @@ class ActionKind(StrEnum):
         return RowStatus.EXISTS if self is ActionKind.NONE else RowStatus(self.value)
 
 
+class PlannedRow(Protocol):
+    """What planning needs of a valid row (importer.validate.ValidRow has it)."""
+
+    @property
+    def source_row(self) -> int: ...
+    @property
+    def key(self) -> Key: ...
+    @property
+    def payload(self) -> dict[str, object]: ...
+
+
 @dataclass(frozen=True)
 class Request:
     """The HTTP request an action implies."""

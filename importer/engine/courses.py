@@ -15,19 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from importer.columns import course_name_key
-from importer.engine.actions import Action, ActionKind
-from importer.engine.ledger import Key, payload_hash
+from importer.engine.actions import Action, ActionKind, PlannedRow
+from importer.engine.ledger import payload_hash
 
 
-class NamedRow(Protocol):
+class NamedRow(PlannedRow, Protocol):
     """A valid row (importer.validate.ValidRow): its course may be known only by name."""
 
-    @property
-    def source_row(self) -> int: ...
-    @property
-    def key(self) -> Key: ...
-    @property
-    def payload(self) -> dict[str, object]: ...
     @property
     def course_name(self) -> str | None: ...
     @property

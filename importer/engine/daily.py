@@ -4,8 +4,8 @@ The API allows a few thousand writes a day (../shared/docs/nexudus-api.md). `--m
 bounds one run; this bounds the account: every write this tool sends (import, update, undo,
 batch) is logged with its time in one SQLite file per user, beside the account locks
 (`$XDG_STATE_HOME/sections/writes.sqlite3`), keyed by the API's canonical scope, so runs
-from different state folders share it. A 409 whose Retry-After is longer than a run waits
-(the server's own daily limit) is recorded too: later runs wait for it instead of sending.
+from different state folders share it. A 409 whose Retry-After is an hour or more (the
+server's own daily limit) is recorded too: later runs wait for it instead of sending.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from importer.engine.scope import canonical_scope
 from importer.errors import ConfigError
 
 WINDOW_SECONDS = 24 * 3600.0
+#: A Retry-After at least this long is the server's daily limit: later runs wait for it too.
+DAILY_LIMIT_WAIT = 3600.0
 DAILY_FILENAME = "writes.sqlite3"
 
 _SCHEMA = (
@@ -116,6 +118,11 @@ class DailyBudget:
             return max(now, blocked)
         expire = times[over - 1] + WINDOW_SECONDS if over <= len(times) else now + WINDOW_SECONDS
         return max(expire, blocked)
+
+    def server_asked_to_wait(self, seconds: float) -> None:
+        """A Retry-After beyond the run's cap: of DAILY_LIMIT_WAIT or more, every run waits."""
+        if seconds >= DAILY_LIMIT_WAIT:
+            self.block_until(self.clock() + seconds)
 
     def block_until(self, until: float) -> None:
         """The server asked to wait until `until` (a Retry-After of hours): every run waits."""

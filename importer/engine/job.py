@@ -535,7 +535,6 @@ class _JobRun:
             self.tracker.settled(outcome.status.value, sent=outcome.attempts > 0)
 
         daily = open_daily(s)
-        clock = s.clock or time.time
         sender = Sender(
             client=client,
             ledger=ledger,
@@ -544,7 +543,7 @@ class _JobRun:
             policy=policy,
             settings=s.send,
             take_write=write_gate(self.budget, daily),
-            on_long_wait=lambda seconds: daily.block_until(clock() + seconds),
+            on_long_wait=daily.server_asked_to_wait,
             on_outcome=on_outcome,
             cancel=cancel,
             on_stop=pacer.cancel,

@@ -25,12 +25,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import pandas as pd
 
 from importer.codes import Rule
-from importer.engine.actions import Action, ActionKind, create_action
+from importer.engine.actions import Action, ActionKind, PlannedRow, create_action
 from importer.engine.ledger import (
     UNRESOLVED,
     Key,
@@ -59,17 +58,6 @@ __all__ = [
 ]
 
 
-class PlannedRow(Protocol):
-    """What the plan needs of a valid row (importer.validate.ValidRow has it)."""
-
-    @property
-    def source_row(self) -> int: ...
-    @property
-    def key(self) -> Key: ...
-    @property
-    def payload(self) -> dict[str, object]: ...
-
-
 #: Courses in a sheet from which reading the whole account may take fewer requests.
 ACCOUNT_WIDE_FROM = 4
 #: Page size asked for when listing the whole account (the client steps down if refused).
@@ -82,6 +70,24 @@ class ServerState:
 
     sections: dict[int, list[ServerSection] | None] = field(default_factory=dict)
     course_names: dict[int, str] = field(default_factory=dict)  # for reports: "101 Onboarding"
+
+    def add(
+        self,
+        client: SectionSource,
+        course_id: int,
+        course: Mapping[str, object] | None,
+        sections: list[ServerSection],
+        *,
+        full: bool,
+    ) -> None:
+        """One course as read (None: it does not exist), its sections made whole if `full`."""
+        if course is None:
+            self.sections[course_id] = None
+            return
+        name = course.get("Title") or course.get("Name")
+        if isinstance(name, str) and name.strip():
+            self.course_names[course_id] = name.strip()
+        self.sections[course_id] = _whole(client, sections) if full else sections
 
 
 def unsettled_wait(
@@ -150,14 +156,8 @@ def fetch_server_state(
     state = ServerState()
     for course_id in wanted:
         course = client.get_course(course_id)
-        if course is None:
-            state.sections[course_id] = None
-            continue
-        name = course.get("Title") or course.get("Name")
-        if isinstance(name, str) and name.strip():
-            state.course_names[course_id] = name.strip()
-        sections = list_course(client, course_id)
-        state.sections[course_id] = _whole(client, sections) if full else sections
+        listed = list_course(client, course_id) if course is not None else []
+        state.add(client, course_id, course, listed, full=full)
     return state
 
 
@@ -170,15 +170,8 @@ def _account_wide(client: SectionSource, wanted: list[int], full: bool) -> Serve
         if record.get("CourseId") is not None and int(record["CourseId"]) in courses:
             listed[int(record["CourseId"])].append(ServerSection.from_record(record))
     for course_id in wanted:
-        course = courses.get(course_id)
-        if course is None:
-            state.sections[course_id] = None
-            continue
-        name = course.get("Title") or course.get("Name")
-        if isinstance(name, str) and name.strip():
-            state.course_names[course_id] = name.strip()
-        sections = sorted(listed.get(course_id, []), key=lambda s: (s.display_order, s.id))
-        state.sections[course_id] = _whole(client, sections) if full else sections
+        ordered = sorted(listed.get(course_id, []), key=lambda s: (s.display_order, s.id))
+        state.add(client, course_id, courses.get(course_id), ordered, full=full)
     return state
 
 

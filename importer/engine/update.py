@@ -23,9 +23,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Protocol
 
-from importer.engine.actions import Action, ActionKind, create_action, update_action
+from importer.engine.actions import (
+    Action,
+    ActionKind,
+    PlannedRow,
+    create_action,
+    update_action,
+)
 from importer.engine.ledger import Key, LedgerRecord, payload_hash
 from importer.engine.match import ServerSection, normalize_title, same_title_and_order
 
@@ -33,20 +38,9 @@ from importer.engine.match import ServerSection, normalize_title, same_title_and
 MATCHED = frozenset({ActionKind.NONE, ActionKind.MOVED, ActionKind.CHANGED_SINCE_IMPORT})
 
 
-class UpdatableRow(Protocol):
-    """A planned row; its `section_id` (the Section Id cell) is read when it has one."""
-
-    @property
-    def source_row(self) -> int: ...
-    @property
-    def key(self) -> Key: ...
-    @property
-    def payload(self) -> dict[str, object]: ...
-
-
 def apply_update(
     actions: Sequence[Action],
-    rows: Sequence[UpdatableRow],
+    rows: Sequence[PlannedRow],
     server: Mapping[int, Sequence[ServerSection] | None],
     ledger: Mapping[Key, LedgerRecord],
 ) -> list[Action]:
@@ -101,7 +95,7 @@ def apply_update(
 
 def _target(
     action: Action,
-    row: UpdatableRow,
+    row: PlannedRow,
     sections: Sequence[ServerSection],
     exact: set[int],
     record: LedgerRecord | None,
@@ -112,7 +106,7 @@ def _target(
     not on another row's order) is that section moved, not the one at its position: two
     swapped rows are two moves, not two rewrites."""
     by_id = {section.id: section for section in sections}
-    given: int | None = getattr(row, "section_id", None)
+    given: int | None = getattr(row, "section_id", None)  # the Section Id cell, if any
     if given is not None:
         found = by_id.get(given)
         if found is None:
@@ -156,7 +150,7 @@ def _target(
 
 def _matched(
     action: Action,
-    row: UpdatableRow,
+    row: PlannedRow,
     section: ServerSection,
     rows_of: Mapping[int, list[int]],
     held: Sequence[ServerSection],
@@ -193,7 +187,7 @@ def _matched(
 
 
 def _order_freed(
-    row: UpdatableRow,
+    row: PlannedRow,
     server: Mapping[int, Sequence[ServerSection] | None],
     moving_away: set[int],
 ) -> bool:
