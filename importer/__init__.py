@@ -35,6 +35,11 @@ _PUBLIC: dict[str, str] = {
     "WriteBudget": "importer.engine.job",
     "ExitCode": "importer.codes",
     "RowStatus": "importer.codes",
+    # export and undo
+    "export_frame": "importer.export",
+    "read_target": "importer.undo",
+    "undo_run": "importer.undo",
+    "UndoResult": "importer.undo",
     # errors
     "ImporterError": "importer.errors",
     "InputError": "importer.errors",
@@ -66,6 +71,10 @@ __all__ = [
     "WriteBudget",
     "ExitCode",
     "RowStatus",
+    "export_frame",
+    "read_target",
+    "undo_run",
+    "UndoResult",
     "ImporterError",
     "InputError",
     "ConfigError",
@@ -94,8 +103,10 @@ if TYPE_CHECKING:
         InputError,
         LockedError,
     )
+    from importer.export import export_frame
     from importer.local_sandbox import running_sandbox
     from importer.read import Sheet, read_sheet
+    from importer.undo import UndoResult, read_target, undo_run
     from importer.validate import ValidationResult, validate_file, validate_sheet
 
 
