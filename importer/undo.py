@@ -26,7 +26,13 @@ from importer.clock import parse_api_time, utc_iso
 from importer.codes import ExitCode, RowStatus
 from importer.engine.actions import Action, ActionKind, undo_action
 from importer.engine.diff import changes
-from importer.engine.job import WriteBudget, open_daily, write_gate
+from importer.engine.job import (
+    ProgressCallback,
+    ProgressTracker,
+    WriteBudget,
+    open_daily,
+    write_gate,
+)
 from importer.engine.journal import UNDO_DONE, Journal, RunWrite, UndoLedger
 from importer.engine.ledger import LEDGER_FILENAME, Ledger
 from importer.engine.locks import account_lock, state_lock
@@ -90,8 +96,10 @@ def undo_run(
     dry_run: bool = False,
     force: bool = False,
     cancel: threading.Event | None = None,
+    progress: ProgressCallback | None = None,
 ) -> UndoResult:
-    """Plan (and unless dry_run, send) the undo of one run; write its report folder."""
+    """Plan (and unless dry_run, send) the undo of one run; write its report folder.
+    `progress` gets ProgressEvents as an import's callback does."""
     if not (target.state_dir / LEDGER_FILENAME).is_file():
         raise ConfigError(
             f"the state folder {target.state_dir} of run {target.run_id} is gone: undo needs "
@@ -124,7 +132,7 @@ def undo_run(
                 None,
                 results_frame([]),
             )
-        return _Undo(target, settings, journal, force, dry_run).run(cancel)
+        return _Undo(target, settings, journal, force, dry_run).run(cancel, progress)
 
 
 def utc_iso_at(seconds: float) -> str:
@@ -148,7 +156,7 @@ class _Undo:
         self.writes = journal.writes(target.run_id)
         self.rows: dict[int, RowState] = {}
 
-    def run(self, cancel: threading.Event | None) -> UndoResult:
+    def run(self, cancel: threading.Event | None, progress: ProgressCallback | None) -> UndoResult:
         s = self.settings
         pacer = Pacer.from_settings(s.pacing)
         policy = RetryPolicy.from_settings(s.retry, sleep=s.sleep or pacer.sleep)
@@ -162,7 +170,14 @@ class _Undo:
             server = fetch_server_state(client, courses, full=True)
             listed = {sec.id: sec for secs in server.sections.values() for sec in secs or ()}
             actions = self._decide(listed, self.journal.last_written())
+            tracker = ProgressTracker(progress, len(self.rows), s.pacing.writes_per_minute)
+            planned = {RowStatus.DELETE, RowStatus.RESTORE}  # still to send
+            tracker.counts.update(
+                str(r.status) for r in self.rows.values() if r.status not in planned
+            )
             if actions and not self.dry_run:
+                tracker.to_send = len(actions)
+                tracker.emit("send")
                 daily = open_daily(s)
                 sender = Sender(
                     client=client,
@@ -174,6 +189,7 @@ class _Undo:
                     take_write=write_gate(WriteBudget(s.send.max_writes), daily),
                     cancel=cancel,
                     on_stop=pacer.cancel,
+                    on_outcome=lambda o: tracker.settled(o.status.value, sent=o.attempts > 0),
                 )
                 attempts = {w.section_id: w.undo_attempts for w in self.writes}
                 items = [SendItem(a, attempts=attempts.get(a.key[1], 0)) for a in actions]
@@ -187,6 +203,8 @@ class _Undo:
                     state.http_status = outcome.http_status
                     state.attempts = outcome.attempts
                     state.errors = outcome.errors
+            tracker.counts = Counter(str(r.status) for r in self.rows.values())
+            tracker.emit("done")
         return self._finish(send)
 
     def _decide(self, listed: dict[int, ServerSection], ours: dict[int, float]) -> list[Action]:

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from importer.cli.import_cmd import _signals_cancel, course_table
 from importer.cli.logs import setup_logging
+from importer.cli.progress import ProgressDisplay
 from importer.codes import exit_meaning
 from importer.engine.settings import JobSettings, click_options
 from importer.local_sandbox import SANDBOX_DB_NAME, running_sandbox
@@ -49,7 +50,10 @@ def undo(
       sections undo reports/sample_sections-20261204T015040Z --dry-run
       sections undo reports/sample_sections-20261204T015040Z
     """
-    setup_logging(quiet=quiet, log_file=log_file, console=None)
+    display = ProgressDisplay(quiet=quiet)
+    setup_logging(
+        quiet=quiet, log_file=log_file, console=display.console if display.terminal else None
+    )
     target = read_target(report_dir, options.get("state_dir"))
     settings = JobSettings.build(input=target.input, **options)
     with contextlib.ExitStack() as stack:
@@ -57,8 +61,10 @@ def undo(
             db = target.state_dir / SANDBOX_DB_NAME
             settings, _server = stack.enter_context(running_sandbox(settings, db))
         cancel = threading.Event()
-        with _signals_cancel(cancel):
-            result = undo_run(target, settings, dry_run=dry_run, force=force, cancel=cancel)
+        with _signals_cancel(cancel), display:
+            result = undo_run(
+                target, settings, dry_run=dry_run, force=force, cancel=cancel, progress=display
+            )
     console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
     if len(result.results) and not quiet:
         console.print(course_table(result.results))

@@ -139,7 +139,7 @@ class JobResult:
     plan: pd.DataFrame | None = None
 
 
-class _Progress:
+class ProgressTracker:
     """Counts settled rows and turns them into ProgressEvents for the callback."""
 
     def __init__(
@@ -345,7 +345,7 @@ class _JobRun:
         self.valid = valid
         self.started_at = started_at
         self.budget = budget if budget is not None else WriteBudget(settings.send.max_writes)
-        self.tracker = _Progress(progress, len(valid), settings.pacing.writes_per_minute)
+        self.tracker = ProgressTracker(progress, len(valid), settings.pacing.writes_per_minute)
         self.plan: pd.DataFrame | None = None
         self.course_names: dict[int, str] = {}
         self.findings = validation.findings  # less those the server answers (after the plan)
