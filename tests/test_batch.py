@@ -456,3 +456,34 @@ def test_permission_problem_leaves_the_file_in_the_inbox(
     assert (inbox / "a_valid.csv").is_file()
     assert not (inbox / "failed").exists() and not (inbox / "done").exists()
     assert _server_sections(api) == []
+
+
+def test_update_from_sections_toml_applies_an_edited_file(
+    tmp_path: Path, api: SandboxServer
+) -> None:
+    """`update = true` in sections.toml: an edited file dropped in again becomes updates."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _valid(inbox)
+    first = _batch(inbox, "--api-url", api.url, *FAST)
+    assert first.returncode == 0, first.stderr
+    ids = sorted(s["Id"] for s in _server_sections(api))
+    rows = [
+        "101,Valid one (renamed),1,Immediate,",
+        "101,Valid 2,2,Timed,4",
+        "101,Valid 3,3,Immediate,",
+    ]
+    _csv(inbox / "a_valid.csv", rows, 300)
+    config = tmp_path / "sections.toml"
+    config.write_text("update = true\n", encoding="utf-8")
+    second = _batch(inbox, "--config", str(config), "--api-url", api.url, *FAST)
+    assert second.returncode == 0, second.stdout + second.stderr
+    held = {
+        s["Id"]: (s["Title"], s["UnlockType"], s["UnlockAfterDays"]) for s in _server_sections(api)
+    }
+    assert sorted(held) == ids  # updated in place, nothing created
+    assert sorted(held.values()) == [
+        ("Valid 2", 3, 4),
+        ("Valid 3", 1, 0),
+        ("Valid one (renamed)", 1, 0),
+    ]
