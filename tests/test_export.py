@@ -70,6 +70,10 @@ def test_an_exported_course_plans_to_no_write(imported: Path) -> None:
     plan = sections("plan", "c102.csv", "--sandbox", "--state-dir", str(fresh), cwd=imported)
     assert plan.returncode == ExitCode.OK, plan.stdout + plan.stderr
     assert "exists: 5" in plan.stdout and "create" not in plan.stdout
+    update = sections("plan", "c102.csv", "--update", "--sandbox", "--state-dir", str(fresh),
+                      cwd=imported)  # fmt: skip
+    assert update.returncode == ExitCode.OK, update.stdout + update.stderr
+    assert "exists: 5" in update.stdout and "0 write(s) needed" in update.stdout
 
 
 def test_unknown_course_and_missing_choice_are_one_line_exit_3(imported: Path) -> None:
