@@ -31,8 +31,8 @@ _PUBLIC: dict[str, str] = {
     "Credentials": "importer.credentials",
     "run_job": "importer.engine.job",
     "JobResult": "importer.engine.job",
-    "ProgressEvent": "importer.engine.job",
-    "WriteBudget": "importer.engine.job",
+    "ProgressEvent": "importer.engine.progress",
+    "WriteBudget": "importer.engine.budget",
     "ExitCode": "importer.codes",
     "RowStatus": "importer.codes",
     # export and undo
@@ -87,7 +87,9 @@ __all__ = [
 if TYPE_CHECKING:
     from importer.codes import ExitCode, RowStatus
     from importer.credentials import Credentials
-    from importer.engine.job import JobResult, ProgressEvent, WriteBudget, run_job
+    from importer.engine.budget import WriteBudget
+    from importer.engine.job import JobResult, run_job
+    from importer.engine.progress import ProgressEvent
     from importer.engine.settings import (
         JobSettings,
         PacingSettings,

@@ -35,7 +35,9 @@ import httpx
 from importer.clock import utc_iso, utc_stamp
 from importer.codes import EXIT_CODE_MEANINGS, ExitCode, exit_code_for
 from importer.credentials import Credentials, safe_url
-from importer.engine.job import JobResult, ProgressCallback, WriteBudget, run_job
+from importer.engine.budget import WriteBudget
+from importer.engine.job import JobResult, run_job
+from importer.engine.progress import ProgressCallback
 from importer.engine.settings import DEFAULT_REPORT_DIRNAME, DEFAULT_STATE_DIRNAME, JobSettings
 from importer.errors import ConfigError, ImporterError, LockedError
 from importer.local_sandbox import running_sandbox

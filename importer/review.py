@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from pandas.io.formats.style import Styler
 
-    from importer.engine.job import JobResult, ProgressEvent
+    from importer.engine.job import JobResult
+    from importer.engine.progress import ProgressEvent
     from importer.validate import ValidationResult
 
 ERROR_STYLE = "background-color: #f8d0d0; color: #7a0000"

@@ -25,19 +25,14 @@ from importer.client import Credentials, NexudusClient
 from importer.clock import parse_api_time, utc_iso
 from importer.codes import ExitCode, RowStatus
 from importer.engine.actions import Action, ActionKind, undo_action
+from importer.engine.budget import WriteBudget, open_daily, write_gate
 from importer.engine.diff import changes
-from importer.engine.job import (
-    ProgressCallback,
-    ProgressTracker,
-    WriteBudget,
-    open_daily,
-    write_gate,
-)
 from importer.engine.journal import UNDO_DONE, Journal, RunWrite, UndoLedger
 from importer.engine.ledger import LEDGER_FILENAME, Ledger
 from importer.engine.locks import account_lock, state_lock
 from importer.engine.match import ServerSection
 from importer.engine.plan import fetch_server_state
+from importer.engine.progress import ProgressCallback, ProgressTracker
 from importer.engine.rows import RowState, results_frame
 from importer.engine.send import Sender, SendItem, SendResult
 from importer.engine.settings import JobSettings

@@ -14,7 +14,7 @@ from import_support import CREATOR, FAST, assert_exactly_once, rows, sandbox, wr
 
 from importer.batch import LEFT, VANISHED, BatchSettings, file_digest, run_batch
 from importer.codes import ExitCode
-from importer.engine.job import ProgressEvent
+from importer.engine.progress import ProgressEvent
 from importer.engine.settings import JobSettings
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from import_support import assert_exactly_once, posts, rows, sandbox, settings, write_csv
 
 from importer.codes import ExitCode
-from importer.engine.daily import DailyBudget, plan_outlook
+from importer.engine.budget import DailyBudget, plan_outlook
 from importer.engine.job import run_job
 
 

@@ -30,8 +30,8 @@ from import_support import (
 )
 
 from importer.cli.progress import ProgressDisplay, describe
-from importer.engine.job import ProgressEvent
 from importer.engine.locks import state_lock
+from importer.engine.progress import ProgressEvent
 from importer.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from importer import review
-from importer.engine.job import ProgressEvent
+from importer.engine.progress import ProgressEvent
 from importer.validate import ValidationResult, validate_file
 
 SHEET = """Course ID,Section title,Display order,Unlock type,Unlock after days,Notes

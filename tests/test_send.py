@@ -30,8 +30,10 @@ from import_support import (
 from importer.client import NexudusClient
 from importer.codes import ExitCode, RowStatus
 from importer.engine.actions import create_action
-from importer.engine.job import ProgressEvent, WriteBudget, run_job
+from importer.engine.budget import WriteBudget
+from importer.engine.job import run_job
 from importer.engine.ledger import Ledger, LedgerStatus, payload_hash
+from importer.engine.progress import ProgressEvent
 from importer.engine.send import Sender, SendItem, StopReason
 from importer.engine.settings import SendPolicy
 from importer.retry import RetryPolicy

@@ -28,8 +28,10 @@ from import_support import (
 )
 from import_support import settings as job_settings
 
-from importer.engine.job import ProgressEvent, WriteBudget, run_job
+from importer.engine.budget import WriteBudget
+from importer.engine.job import run_job
 from importer.engine.ledger import Ledger, LedgerStatus
+from importer.engine.progress import ProgressEvent
 
 pytestmark = pytest.mark.slow
 

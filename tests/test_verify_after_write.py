@@ -12,7 +12,8 @@ import pytest
 from import_support import assert_exactly_once, rows, sandbox, seed_section, settings, write_csv
 
 from importer.codes import ExitCode, RowStatus
-from importer.engine.job import ProgressEvent, run_job
+from importer.engine.job import run_job
+from importer.engine.progress import ProgressEvent
 
 #: The importer meets both sandbox profiles (documented and live), every test.
 pytestmark = pytest.mark.usefixtures("sandbox_profile")

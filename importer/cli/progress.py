@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-from importer.engine.job import ProgressEvent
+from importer.engine.progress import ProgressEvent
 
 #: Seconds between two progress lines when stderr is not a terminal.
 LOG_EVERY = 5.0

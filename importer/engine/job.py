@@ -12,8 +12,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,8 +23,8 @@ from importer.client import Credentials, NexudusClient
 from importer.clock import utc_iso
 from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, RowStatus
 from importer.engine.actions import Action, ActionKind
+from importer.engine.budget import WriteBudget, open_daily, plan_outlook, write_gate
 from importer.engine.courses import course_names, needs_names, resolve
-from importer.engine.daily import DailyBudget, plan_outlook
 from importer.engine.journal import Journal
 from importer.engine.ledger import UNRESOLVED, Key, Ledger, LedgerRecord, read_records
 from importer.engine.locks import account_lock, state_lock
@@ -36,6 +36,7 @@ from importer.engine.plan import (
     fetch_server_state,
     unsettled_wait,
 )
+from importer.engine.progress import ProgressCallback, ProgressTracker
 from importer.engine.rows import InvalidRow, RowOutcome, RowState, plan_frame, results_frame
 from importer.engine.send import POLL_SECONDS, Sender, SendItem, SendResult, StopReason
 from importer.engine.settings import JobSettings
@@ -54,79 +55,6 @@ from importer.retry import RetryPolicy
 from importer.validate import ValidationResult, ValidRow, validate_file
 
 
-class WriteBudget:
-    """How many POSTs a run (or a whole batch) may still send; thread-safe."""
-
-    def __init__(self, limit: int) -> None:
-        if limit < 0:
-            raise ValueError("limit must not be negative")
-        self.limit = int(limit)
-        self._used = 0
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        """Reserve one write; False when the budget is spent (the caller stops, exit 4)."""
-        with self._lock:
-            if self._used >= self.limit:
-                return False
-            self._used += 1
-            return True
-
-    def give_back(self) -> None:
-        """Return one reserved write that was not sent (another budget refused it)."""
-        with self._lock:
-            self._used = max(0, self._used - 1)
-
-    @property
-    def used(self) -> int:
-        with self._lock:
-            return self._used
-
-
-MAX_WRITES_SPENT = (
-    "the write budget (--max-writes) is spent; run the same command again to continue"
-)
-
-
-def write_gate(budget: WriteBudget, daily: DailyBudget | None) -> Callable[[], str | None]:
-    """The Sender's `take_write`: None when one more write may go, else why it may not."""
-
-    def take() -> str | None:
-        if not budget.take():
-            return MAX_WRITES_SPENT
-        if daily is not None and not daily.take():
-            budget.give_back()
-            return daily.spent_message()
-        return None
-
-    return take
-
-
-def open_daily(settings: JobSettings) -> DailyBudget:
-    """The account's daily write budget (importer.engine.daily) for a run that writes."""
-    return DailyBudget(
-        settings.scope,
-        settings.send.writes_per_day,
-        lock_dir=settings.target.lock_dir,
-        clock=settings.clock or time.time,
-    )
-
-
-@dataclass
-class ProgressEvent:
-    """A snapshot for progress bars and notebook callbacks."""
-
-    phase: str  # "validate", "plan", "send", "reconcile", "report", "done"
-    done: int
-    total: int
-    counts: dict[str, int] = field(default_factory=dict)  # by RowStatus value
-    write_rate: float = 0.0  # writes per minute achieved so far
-    eta_seconds: float | None = None
-
-
-ProgressCallback = Callable[[ProgressEvent], object]
-
-
 @dataclass
 class JobResult:
     """What one run did: exit code, where the report is, the frames and one line for people."""
@@ -137,54 +65,6 @@ class JobResult:
     results: pd.DataFrame
     message: str
     plan: pd.DataFrame | None = None
-
-
-class ProgressTracker:
-    """Counts settled rows and turns them into ProgressEvents for the callback."""
-
-    def __init__(
-        self,
-        callback: ProgressCallback | None,
-        total: int,
-        planned_rate: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.callback = callback
-        self.total = total
-        self.counts: Counter[str] = Counter()
-        self.planned_rate = planned_rate
-        self.clock = clock
-        self.sent = 0
-        self.to_send = 0
-        self.first_sent_at: float | None = None  # clock of the first answered POST
-        self._lock = threading.Lock()
-
-    def emit(self, phase: str) -> None:
-        if self.callback is None:
-            return
-        with self._lock:  # rows still pending or unclear are not done, whatever was counted
-            unfinished = {str(status) for status in UNFINISHED_STATUSES}
-            done = sum(n for status, n in self.counts.items() if status not in unfinished)
-            rate = 0.0
-            if self.first_sent_at is not None and self.sent >= 2:
-                # Answers after the first one, over the time since it: N answers span N-1
-                # intervals, so sent/elapsed would read above the pacing limit.
-                elapsed = self.clock() - self.first_sent_at
-                rate = (self.sent - 1) / elapsed * 60.0 if elapsed > 0 else 0.0
-            remaining = max(0, self.to_send - self.sent)
-            per_minute = rate if rate > 0 else self.planned_rate
-            eta = remaining / per_minute * 60.0 if per_minute > 0 else None
-            event = ProgressEvent(phase, done, self.total, dict(self.counts), rate, eta)
-        self.callback(event)
-
-    def settled(self, status: str, *, sent: bool = False) -> None:
-        with self._lock:
-            self.counts[status] += 1
-            if sent:
-                self.sent += 1
-                if self.first_sent_at is None:
-                    self.first_sent_at = self.clock()
-        self.emit("send")
 
 
 def _sha256(path: Path) -> str | None:

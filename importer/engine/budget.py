@@ -1,4 +1,5 @@
-"""The daily write budget: writes per API account over a rolling 24 hours, across runs.
+"""Write budgets: `WriteBudget` (--max-writes, one run or batch) and `DailyBudget`
+(--writes-per-day: writes per API account over a rolling 24 hours, across runs).
 
 The API allows a few thousand writes a day (../shared/docs/nexudus-api.md). `--max-writes`
 bounds one run; this bounds the account: every write this tool sends (import, update, undo,
@@ -20,6 +21,7 @@ from pathlib import Path
 from importer.clock import utc_iso
 from importer.engine.locks import default_lock_dir
 from importer.engine.scope import canonical_scope
+from importer.engine.settings import JobSettings
 from importer.errors import ConfigError
 
 WINDOW_SECONDS = 24 * 3600.0
@@ -179,3 +181,61 @@ def plan_outlook(scope: str, limit: int, needed: int, *, lock_dir: Path | None,
         return daily.outlook(needed)
     finally:
         daily.close()
+
+
+class WriteBudget:
+    """How many POSTs a run (or a whole batch) may still send; thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        self.limit = int(limit)
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Reserve one write; False when the budget is spent (the caller stops, exit 4)."""
+        with self._lock:
+            if self._used >= self.limit:
+                return False
+            self._used += 1
+            return True
+
+    def give_back(self) -> None:
+        """Return one reserved write that was not sent (another budget refused it)."""
+        with self._lock:
+            self._used = max(0, self._used - 1)
+
+    @property
+    def used(self) -> int:
+        with self._lock:
+            return self._used
+
+
+MAX_WRITES_SPENT = (
+    "the write budget (--max-writes) is spent; run the same command again to continue"
+)
+
+
+def write_gate(budget: WriteBudget, daily: DailyBudget | None) -> Callable[[], str | None]:
+    """The Sender's `take_write`: None when one more write may go, else why it may not."""
+
+    def take() -> str | None:
+        if not budget.take():
+            return MAX_WRITES_SPENT
+        if daily is not None and not daily.take():
+            budget.give_back()
+            return daily.spent_message()
+        return None
+
+    return take
+
+
+def open_daily(settings: JobSettings) -> DailyBudget:
+    """The account's daily write budget (DailyBudget) for a run that writes."""
+    return DailyBudget(
+        settings.scope,
+        settings.send.writes_per_day,
+        lock_dir=settings.target.lock_dir,
+        clock=settings.clock or time.time,
+    )
