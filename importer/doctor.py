@@ -126,7 +126,7 @@ def run_doctor(
 
             run_probe(doctor, settings, course)
     path = None
-    if output is not None:
+    if output is not None and not doctor.blocked:  # a partial profile would replay wrongly
         atomic_write_text(output, json.dumps(_profile(doctor), indent=2, sort_keys=True) + "\n")
         path = output
     return DoctorResult(doctor.checks, doctor.answers, doctor.observed, path)

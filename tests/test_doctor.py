@@ -97,11 +97,14 @@ def _doctor_cli(
 
 
 def test_viewer_exits_3_naming_the_missing_role(tmp_path: Path) -> None:
+    (tmp_path / "doctor.json").write_text('{"sandbox": {}}', encoding="utf-8")  # a good one
     with sandbox() as server:
         done = _doctor_cli(server.url, tmp_path, "viewer@example.com", "viewer")
     assert done.returncode == ExitCode.CONFIG, done.stdout + done.stderr
     assert "CourseSection-Create" in done.stderr and len(done.stderr.splitlines()) == 1
     assert "Traceback" not in done.stdout + done.stderr
+    assert (tmp_path / "doctor.json").read_text(encoding="utf-8") == '{"sandbox": {}}'
+    assert "not written" in done.stdout  # an incomplete profile never replaces a good one
 
 
 def test_a_probe_killed_between_create_and_delete_is_cleaned_up_next_run(

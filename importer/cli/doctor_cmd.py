@@ -85,6 +85,8 @@ def doctor(
             f"Answers: {result.path} (replay: sections sandbox --profile-file {result.path})",
             markup=False,
         )
+    elif output is not None:
+        console.print(f"{output} not written: a blocking problem left the answers incomplete")
     code = result.exit_code
     console.print(f"Exit {int(code)}: {_meaning(code)}", markup=False)
     problems = [c for c in result.checks if c.level == PROBLEM]
