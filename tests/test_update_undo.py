@@ -192,7 +192,7 @@ def test_undo_cli_one_line_errors(tmp_path: Path) -> None:
     assert nothing.returncode == ExitCode.INVALID_INPUT and "summary.json" in nothing.stderr
     done = sections_cli("import", "outline.csv", "--sandbox", "-q", cwd=tmp_path)
     assert done.returncode == ExitCode.OK, done.stdout + done.stderr
-    assert "To take this run back: sections undo" in done.stdout
+    assert "To take this run back: sections undo" in done.stdout and "--sandbox" in done.stdout
     report = next((tmp_path / "reports").iterdir())
     plan = sections_cli("plan", "outline.csv", "--sandbox", "-q", cwd=tmp_path)
     planned = max((tmp_path / "reports").iterdir())

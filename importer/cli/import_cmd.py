@@ -127,7 +127,7 @@ def _run(
         logging.getLogger(__name__).info(
             "%s; report: %s; exit %d", result.message, result.report_dir, int(result.exit_code)
         )
-        _print_summary(result)
+        _print_summary(result, sandbox=sandbox)
     sys.exit(int(result.exit_code))
 
 
@@ -186,7 +186,7 @@ def course_table(results: pd.DataFrame) -> Table:
     return table
 
 
-def _print_summary(result: JobResult) -> None:
+def _print_summary(result: JobResult, *, sandbox: bool = False) -> None:
     if result.exit_code == ExitCode.CONFIG and _nothing_done(result.results):
         # Credentials, permissions, URL: one line, like every other "cannot start" error.
         click.echo(f"sections: {result.message}", err=True)
@@ -215,7 +215,8 @@ def _print_summary(result: JobResult) -> None:
         console.print(f"Report: {result.report_dir}", markup=False, highlight=False)
         if result.summary.get("posts"):
             console.print(
-                f"To take this run back: sections undo {result.report_dir}",
+                f"To take this run back: sections undo {result.report_dir}"
+                + (" --sandbox" if sandbox else ""),
                 markup=False,
                 highlight=False,
             )

@@ -55,6 +55,8 @@ def undo(
         quiet=quiet, log_file=log_file, console=display.console if display.terminal else None
     )
     target = read_target(report_dir, options.get("state_dir"))
+    if options.get("report_dir") is None:  # beside the report undone (a batch's is in done/)
+        options["report_dir"] = report_dir.parent
     settings = JobSettings.build(input=target.input, **options)
     with contextlib.ExitStack() as stack:
         if sandbox:
