@@ -252,6 +252,11 @@ class _Undo:
         last = max(write.written_at, ours.get(write.section_id, 0.0))
         if edited:
             fields = ", ".join(edited)
+            if ours.get(write.section_id, 0.0) > write.written_at + 1:  # one of our later runs
+                return RowStatus.EDITED_SINCE, (
+                    f"changed by a later run of this tool ({fields}): undo that run first, or "
+                    "use --force"
+                )
             return RowStatus.EDITED_SINCE, f"changed on the server after the run ({fields}); " + (
                 "use --force to undo it anyway"
             )
