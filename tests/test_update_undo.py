@@ -23,7 +23,8 @@ from importer.codes import ExitCode, RowStatus
 from importer.engine.job import run_job
 from importer.undo import read_target, undo_run
 
-pytestmark = pytest.mark.usefixtures("sandbox_profile")
+#: The in-process tests run against both sandbox profiles; the CLI one starts its own sandbox.
+both_profiles = pytest.mark.usefixtures("sandbox_profile")
 
 HEADERS = ["Course ID", "Section title", "Display order", "Unlock type", "Unlock after days",
            "Introduction (HTML)", "System ID", "Section Id"]  # fmt: skip
@@ -67,6 +68,7 @@ def writes(url: str, method: str) -> int:
     )
 
 
+@both_profiles
 @pytest.mark.parametrize("semantics", ["strict", "replace", "merge"])
 def test_update_applies_edits_and_swaps_and_undo_restores_them(
     tmp_path: Path, semantics: str
@@ -114,6 +116,7 @@ def test_update_applies_edits_and_swaps_and_undo_restores_them(
         assert control(url, "sections") == []
 
 
+@both_profiles
 def test_undo_leaves_a_section_edited_after_the_run_unless_forced(tmp_path: Path) -> None:
     with sandbox() as server:
         url = server.url
@@ -153,6 +156,7 @@ def put_as_admin(url: str, section_id: int, **changes: Any) -> None:
                    headers=headers).raise_for_status()  # fmt: skip
 
 
+@both_profiles
 def test_system_id_is_an_upsert_key_and_a_foreign_section_id_is_refused(tmp_path: Path) -> None:
     with sandbox() as server:
         url = server.url
