@@ -187,13 +187,15 @@ def _run(
         exc = state.outcome.exception() if state.outcome is not None else None
         wait = state.upcoming_sleep
         # Class, status, attempt and wait only: never headers or bodies.
+        unreachable = isinstance(exc, TransportError) and not exc.connected
+        tries = min(policy.tries, UNREACHABLE_TRIES) if unreachable else policy.tries
         logger.warning(
             "%s: %s; trying again in %.1fs (attempt %d of %d)",
             what,
             _describe(exc),
             wait,
             state.attempt_number,
-            policy.tries,
+            tries,
         )
         logger.debug("%s failed with %s", what, type(exc).__name__)
         if on_retry is not None and exc is not None:
