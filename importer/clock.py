@@ -19,6 +19,11 @@ def utc_iso(moment: datetime | None = None) -> str:
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def utc_words(seconds: float) -> str:
+    """`2026-12-04 09:14 UTC`: a moment (UNIX time) in a sentence for people."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def utc_stamp(moment: datetime | None = None) -> str:
     """`20261127T103128Z`: for file and folder names (sorts by time, no colons)."""
     return (moment or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")

@@ -16,13 +16,12 @@ import json
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from importer.client import Credentials, NexudusClient
-from importer.clock import parse_api_time, utc_iso
+from importer.clock import parse_api_time, utc_iso, utc_words
 from importer.codes import ExitCode, RowStatus
 from importer.engine.actions import Action, ActionKind, undo_action
 from importer.engine.budget import WriteBudget, open_daily, write_gate
@@ -122,16 +121,12 @@ def undo_run(
         if run.undone_at is not None:
             return UndoResult(
                 ExitCode.OK,
-                f"run {target.run_id} was undone already ({utc_iso_at(run.undone_at)}); "
+                f"run {target.run_id} was undone already ({utc_words(run.undone_at)}); "
                 "nothing to do",
                 None,
                 results_frame([]),
             )
         return _Undo(target, settings, journal, force, dry_run).run(cancel, progress)
-
-
-def utc_iso_at(seconds: float) -> str:
-    return utc_iso(datetime.fromtimestamp(seconds, UTC))
 
 
 class _Undo:

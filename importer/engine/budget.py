@@ -15,10 +15,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
-from importer.clock import utc_iso
+from importer.clock import utc_words
 from importer.engine.locks import default_lock_dir
 from importer.engine.scope import canonical_scope
 from importer.engine.settings import JobSettings
@@ -34,11 +33,6 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS writes_by_scope ON writes (scope, at)",
     "CREATE TABLE IF NOT EXISTS blocked (scope TEXT PRIMARY KEY, until REAL NOT NULL)",
 )
-
-
-def when(seconds: float) -> str:
-    """A moment for people: `2026-12-04 09:14 UTC`."""
-    return utc_iso(datetime.fromtimestamp(seconds, UTC)).replace("T", " ")[:16] + " UTC"
 
 
 class DailyBudget:
@@ -148,10 +142,10 @@ class DailyBudget:
     def spent_message(self) -> str:
         blocked = self.blocked_until()
         if blocked:
-            return f"the API asked to wait until {when(blocked)}; run the same command then"
+            return f"the API asked to wait until {utc_words(blocked)}; run the same command then"
         return (
             f"the daily write budget (--writes-per-day {self.limit}) is spent; writes are "
-            f"allowed again from {when(self.free_at())}: run the same command then"
+            f"allowed again from {utc_words(self.free_at())}: run the same command then"
         )
 
     def outlook(self, needed: int) -> str:
@@ -167,7 +161,7 @@ def outlook(needed: int, left: int, rest_at: float) -> str:
         return f"{needed} write(s) needed, {left} left in the daily budget"
     return (
         f"{needed} write(s) needed, {left} left in the daily budget: about {left} now, "
-        f"the rest after {when(rest_at)}"
+        f"the rest after {utc_words(rest_at)}"
     )
 
 

@@ -39,14 +39,10 @@ def stored_value(field: str, value: object) -> object:
     return str(value)
 
 
-def stored_values(values: Mapping[str, Any], *, present_only: bool = True) -> dict[str, object]:
-    """The STORED_FIELDS of a record or row as the API stores them; UnlockAfterDays is 0
-    unless the section is Timed. `present_only`: leave out fields `values` does not have."""
-    out = {
-        field: stored_value(field, values.get(field))
-        for field in STORED_FIELDS
-        if field in values or not present_only
-    }
+def stored_values(values: Mapping[str, Any]) -> dict[str, object]:
+    """The STORED_FIELDS that a record or row has, as the API stores them; UnlockAfterDays
+    is 0 unless the section is Timed."""
+    out = {field: stored_value(field, values[field]) for field in STORED_FIELDS if field in values}
     timed = stored_value("UnlockType", values.get("UnlockType")) == TIMED
     if "UnlockAfterDays" in out and not timed:
         out["UnlockAfterDays"] = 0
@@ -88,11 +84,10 @@ def update_body(
 ) -> dict[str, object]:
     """The PUT body: the section's stored fields, the row's values over them, and its Id."""
     body: dict[str, object] = {
-        field: record[field]
+        field: stored_value(field, record[field])
         for field in STORED_FIELDS
-        if field in record and record[field] is not None
+        if record.get(field) is not None
     }
-    body = {field: stored_value(field, value) for field, value in body.items()}
     body.update(row)
     body["Id"] = section_id
     return body

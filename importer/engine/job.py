@@ -356,8 +356,9 @@ class _JobRun:
             return
         for action in actions:
             previous = known.get(action.key)
-            landed = previous is not None and previous.status in UNRESOLVED
-            if action.kind is ActionKind.NONE and landed and previous and previous.kind == "create":
+            if previous is None or action.kind is not ActionKind.NONE:
+                continue
+            if previous.status in UNRESOLVED and previous.kind == "create":  # it landed
                 self.journal.written(self.run_id, action, int(action.section_id or 0))
 
     def _settle(

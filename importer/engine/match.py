@@ -10,6 +10,7 @@ display order.
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -73,6 +74,23 @@ def provenance_stamp(course_id: int, display_order: int, title: object) -> str:
     which row, so a server that rewrites titles (or a lost ledger) cannot make us post again."""
     digest = hashlib.sha256(normalize_title(title).encode("utf-8")).hexdigest()[:10]
     return f"{STAMP_PREFIX}{course_id}:{display_order}:{digest}"
+
+
+class CourseSections:
+    """One course's sections, indexed once by Id, display order, title key and System ID,
+    so that matching a sheet of n rows costs n lookups, not n scans of the course."""
+
+    def __init__(self, sections: Iterable[ServerSection]) -> None:
+        self.sections: list[ServerSection] = list(sections)
+        self.by_id = {s.id: s for s in self.sections}
+        self.by_order: dict[int, list[ServerSection]] = defaultdict(list)
+        self.by_title: dict[str, list[ServerSection]] = defaultdict(list)
+        self.by_system_id: dict[str, list[ServerSection]] = defaultdict(list)
+        for section in self.sections:
+            self.by_order[section.display_order].append(section)
+            self.by_title[normalize_title(section.title)].append(section)
+            if section.system_id:
+                self.by_system_id[section.system_id].append(section)
 
 
 def list_course(client: SectionSource, course_id: int) -> list[ServerSection]:

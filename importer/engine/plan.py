@@ -39,6 +39,7 @@ from importer.engine.ledger import (
     payload_hash,
 )
 from importer.engine.match import (
+    CourseSections,
     SectionSource,
     ServerSection,
     list_course,
@@ -232,17 +233,15 @@ def _classify_course(
     ledger: Mapping[Key, LedgerRecord],
     source: str | None,
 ) -> list[Action]:
-    by_order: dict[int, list[ServerSection]] = defaultdict(list)
-    by_id = {section.id: section for section in sections}
-    for section in sections:
-        by_order[section.display_order].append(section)
+    course = CourseSections(sections)
+    by_order, by_id = course.by_order, course.by_id
     # Server sections that some input row matches exactly (same order, same title) belong
     # to that row; only the others can make a row "moved".
     claimed: set[int] = set()
     stamped: dict[int, list[ServerSection]] = {}  # source_row -> sections with its stamp
     for row in rows:
         stamp = "" if row.payload.get("SystemId") else provenance_stamp(*row.key, _title(row))
-        stamped[row.source_row] = [s for s in sections if stamp and s.system_id == stamp]
+        stamped[row.source_row] = list(course.by_system_id.get(stamp, ())) if stamp else []
         claimed.update(s.id for s in stamped[row.source_row])
         for section in by_order.get(row.key[1], ()):
             if same_title_and_order(section, _title(row), row.key[1]):

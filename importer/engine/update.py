@@ -32,7 +32,12 @@ from importer.engine.actions import (
     update_action,
 )
 from importer.engine.ledger import Key, LedgerRecord, payload_hash
-from importer.engine.match import ServerSection, normalize_title, same_title_and_order
+from importer.engine.match import (
+    CourseSections,
+    ServerSection,
+    normalize_title,
+    same_title_and_order,
+)
 
 #: Plain decisions that name the row's own section (`section_id`).
 MATCHED = frozenset({ActionKind.NONE, ActionKind.MOVED, ActionKind.CHANGED_SINCE_IMPORT})
@@ -46,20 +51,26 @@ def apply_update(
 ) -> list[Action]:
     """The plan with `--update`: the same actions, matched rows turned into updates."""
     by_row = {row.source_row: row for row in rows}
+    index = {
+        course: CourseSections(sections)
+        for course, sections in server.items()
+        if sections is not None
+    }
     exact = {  # sections some row matches by title at its own order
         s.id
         for row in rows
-        for s in server.get(row.key[0]) or ()
+        if row.key[0] in index
+        for s in index[row.key[0]].by_order.get(row.key[1], ())
         if same_title_and_order(s, row.payload.get("Title"), row.key[1])
     }
     targets: dict[int, ServerSection] = {}  # source_row -> the section it matches
     decided: dict[int, Action] = {}
     for action in actions:
         row = by_row[action.source_row]
-        sections = server.get(row.key[0])
-        if sections is None:
+        course = index.get(row.key[0])
+        if course is None:
             continue
-        target, refusal = _target(action, row, sections, exact, ledger.get(row.key))
+        target, refusal = _target(action, row, course, exact, ledger.get(row.key))
         if refusal is not None:
             decided[row.source_row] = refusal
         elif target is not None:
@@ -75,19 +86,18 @@ def apply_update(
     out: list[Action] = []
     for action in actions:
         row = by_row[action.source_row]
+        course_id, order = row.key
+        at_order = index[course_id].by_order.get(order, []) if course_id in index else []
+        staying = [s for s in at_order if s.id not in moving_away]  # no row moves them away
         if action.source_row in decided:
             out.append(decided[action.source_row])
         elif action.source_row in targets:
             section = targets[action.source_row]
-            held = [
-                s
-                for s in server.get(row.key[0]) or ()
-                if s.display_order == row.key[1] and s.id != section.id and s.id not in moving_away
-            ]
-            held = held if section.display_order != row.key[1] else []  # only a move can clash
+            # Only a move can clash with a section that stays at the new order.
+            held = [s for s in staying if s.id != section.id and section.display_order != order]
             out.append(_matched(action, row, section, rows_of, held))
-        elif action.kind is ActionKind.CONFLICT and _order_freed(row, server, moving_away):
-            out.append(create_action(row.source_row, row.key, row.payload))
+        elif action.kind is ActionKind.CONFLICT and at_order and not staying:
+            out.append(create_action(row.source_row, row.key, row.payload))  # order freed
         else:
             out.append(action)
     return out
@@ -96,7 +106,7 @@ def apply_update(
 def _target(
     action: Action,
     row: PlannedRow,
-    sections: Sequence[ServerSection],
+    course: CourseSections,
     exact: set[int],
     record: LedgerRecord | None,
 ) -> tuple[ServerSection | None, Action | None]:
@@ -105,7 +115,7 @@ def _target(
     A row edited since its import whose title is found once elsewhere in the course (and
     not on another row's order) is that section moved, not the one at its position: two
     swapped rows are two moves, not two rewrites."""
-    by_id = {section.id: section for section in sections}
+    by_id = course.by_id
     given: int | None = getattr(row, "section_id", None)  # the Section Id cell, if any
     if given is not None:
         found = by_id.get(given)
@@ -119,7 +129,7 @@ def _target(
         return found, None
     system_id = str(row.payload.get("SystemId") or "")
     if system_id:
-        same = [s for s in sections if s.system_id == system_id]
+        same = course.by_system_id.get(system_id, [])
         if len(same) >= 2:
             ids = ", ".join(str(s.id) for s in same)
             return None, _refused(
@@ -139,8 +149,8 @@ def _target(
     ):
         return by_id[record.section_id], None
     if action.kind is ActionKind.CHANGED_SINCE_IMPORT:
-        title = normalize_title(row.payload.get("Title"))
-        moved = [s for s in sections if normalize_title(s.title) == title and s.id not in exact]
+        titled = course.by_title.get(normalize_title(row.payload.get("Title")), [])
+        moved = [s for s in titled if s.id not in exact]
         if len(moved) == 1:
             return moved[0], None
     if action.kind in MATCHED and action.section_id in by_id:
@@ -184,16 +194,6 @@ def _matched(
         server_display_order=section.display_order,
         reason="already on the server, unchanged",
     )
-
-
-def _order_freed(
-    row: PlannedRow,
-    server: Mapping[int, Sequence[ServerSection] | None],
-    moving_away: set[int],
-) -> bool:
-    """True when every section at the row's order is moved elsewhere by another row."""
-    at_order = [s for s in server.get(row.key[0]) or () if s.display_order == row.key[1]]
-    return bool(at_order) and all(s.id in moving_away for s in at_order)
 
 
 def _refused(action: Action, kind: ActionKind, reason: str) -> Action:
