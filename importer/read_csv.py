@@ -1,7 +1,11 @@
-"""The CSV half of the reader: encoding and delimiter sniffing, then pandas' C engine.
+"""The CSV half of the reader: encoding and delimiter sniffing, then pyarrow or pandas.
 
-Every record is read as text (dtype=str, no NA parsing) with blank lines kept, so frame row
-i is spreadsheet row i; read.py finds the header and drops blank rows.
+Every record is read as text (no NA parsing) with blank lines kept, so frame row i is
+spreadsheet row i; read.py finds the header and drops blank rows. A UTF-8 file whose records
+all have the same number of cells (nearly every export) is parsed by pyarrow's multi-threaded
+reader into Arrow-backed text columns; anything else pyarrow refuses (ragged rows, an unclosed
+quote, a cell longer than a block, Windows-1252 or UTF-16 text) goes through pandas' C engine,
+which reads it as before, so the two paths give the same frame.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from importer.columns import field_for_header
@@ -21,6 +26,8 @@ from importer.errors import InputError
 from importer.read_xlsx import display
 
 MAX_FIELD_CHARS = 1_000_000  # one cell; bigger usually means an unclosed quote
+#: pyarrow parses a block per thread; a cell must fit in one (4 MB holds MAX_FIELD_CHARS).
+ARROW_BLOCK_BYTES = 4 * 1024 * 1024
 HEADER_SCAN_ROWS = 10  # the header is looked for within this many rows
 DELIMITERS = (",", ";", "\t", "|")
 
@@ -163,7 +170,7 @@ def read_csv(
     """(every record as text, encoding, delimiter, rows that were UTF-8 in a cp1252 file);
     frame row i is spreadsheet row i.
 
-    pandas' C engine (multi-threaded for big UTF-8 files) with blank lines kept.
+    pyarrow for a UTF-8 file of uniform records, else pandas' C engine; blank lines kept.
     """
     name = display(path.name)
     encoding = _detect_encoding(path, head)
@@ -180,6 +187,64 @@ def read_csv(
             )
     delim = delimiter or _detect_delimiter(text)
     width = max((len(r) for r in _sample_records(text, delim, 1000)), default=1)
+    frame = _read_uniform(path, name, delim, width) if encoding.startswith("utf-8") else None
+    if frame is None:
+        frame = _read_any(path, name, delim, width, encoding)
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    mixed = repair_mixed_encoding(frame) if encoding == "cp1252" else []
+    return frame, encoding, delim, mixed
+
+
+def _too_long(name: str, longest: int) -> None:
+    """Refuse a cell longer than MAX_FIELD_CHARS (usually an unclosed quote)."""
+    if longest > MAX_FIELD_CHARS:
+        raise InputError(
+            f"{name} has a cell of {longest} characters (limit "
+            f"{MAX_FIELD_CHARS}); usually an unclosed quote, fix it and try again"
+        )
+
+
+def _read_uniform(path: Path, name: str, delim: str, width: int) -> pd.DataFrame | None:
+    """The file by pyarrow, when every record has `width` cells; None when pyarrow refuses
+    it (the pandas path then reads it, or says what is wrong)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pa_csv
+
+    names = [str(i) for i in range(width)]
+    try:
+        table = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(column_names=names, block_size=ARROW_BLOCK_BYTES),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delim,
+                quote_char='"',
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, OSError):
+        return None
+    if table.num_rows == 0:
+        return None
+    _too_long(name, max(pc.max(pc.utf8_length(column)).as_py() or 0 for column in table.columns))
+    table = table.combine_chunks()  # one array a column: taking rows from chunks is slow
+    frame: pd.DataFrame = table.to_pandas(
+        types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get
+    )
+    frame.columns = pd.RangeIndex(width)
+    return frame
+
+
+def _read_any(path: Path, name: str, delim: str, width: int, encoding: str) -> pd.DataFrame:
+    """pandas' C engine, widening the frame when a later row has more cells than the sample."""
     for _ in range(50):  # widen when a later row has more cells than the sample showed
         try:
             with warnings.catch_warnings():  # too few names would drop cells with a warning
@@ -228,15 +293,5 @@ def read_csv(
         raise InputError(f"{name} has rows with too many different cell counts to be a CSV")
     if frame.isna().to_numpy().any():  # defensive: na_filter=False should leave no NaN
         frame = frame.fillna("")
-    longest = max(
-        (max(map(len, frame[c].to_numpy(dtype=object)), default=0) for c in frame.columns),
-        default=0,
-    )
-    if longest > MAX_FIELD_CHARS:
-        raise InputError(
-            f"{name} has a cell of {longest} characters (limit "
-            f"{MAX_FIELD_CHARS}); usually an unclosed quote, fix it and try again"
-        )
-    frame.index = pd.RangeIndex(1, len(frame) + 1)
-    mixed = repair_mixed_encoding(frame) if encoding == "cp1252" else []
-    return frame, encoding, delim, mixed
+    _too_long(name, max((int(frame[c].str.len().max() or 0) for c in frame.columns), default=0))
+    return frame

@@ -266,3 +266,25 @@ def test_streamed_json_is_the_summary_exactly() -> None:
         write_summary_json(result, out, chunk=chunk)
         assert json.loads(out.getvalue()) == summary(result)
         assert out.getvalue().endswith("}\n") and out.getvalue().count("\n") == 1
+
+
+def test_streamed_json_escapes_what_json_dumps_escapes(tmp_path: Path) -> None:
+    """Quotes, backslashes, control characters and non-ASCII text in findings survive the
+    vectorised JSON writer exactly as json.dumps would write them."""
+    import io
+
+    from importer.validate import write_summary_json
+
+    sheet = tmp_path / "odd.csv"
+    odd = ['"x"', "a\\b", "tab\there", "é ünï €", "bell\x07", "line\u2028sep"]
+    lines = ["Course ID,Section title,Display order,Unlock type"]
+    lines += [
+        f'"1{text.replace(chr(34), chr(34) * 2)}",T{i},{i},Immediate' for i, text in enumerate(odd)
+    ]
+    sheet.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = validate_file(sheet)
+    assert result.errors == len(odd)
+    out = io.StringIO()
+    write_summary_json(result, out, chunk=4)
+    assert json.loads(out.getvalue()) == summary(result)
+    assert [f["value"] for f in json.loads(out.getvalue())["findings"]] == ["1" + t for t in odd]
