@@ -22,8 +22,8 @@ from importer.findings import (
     NAME_COLUMNS,
     PUBLIC_FINDING_KEYS,
     Finding,
-    concat_findings,
     findings_frame,
+    gather_findings,
     join_texts,
     rule_findings,
 )
@@ -368,7 +368,7 @@ def validate_sheet(
         parts[1] = parts[1][parts[1]["rule"] != str(Rule.THUMBNAIL_TYPE_UNKNOWN)]
         checker = thumbnail_checker or ThumbnailChecker()
         parts.append(thumbnail_findings(typed, sheet_view, checker))
-    findings = concat_findings(*parts)
+    findings = gather_findings(parts)  # empties parts: the findings are not held twice
     return _result(sheet, typed, findings)
 
 
