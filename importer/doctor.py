@@ -22,10 +22,10 @@ from typing import Any
 from importer.client import NexudusClient
 from importer.clock import utc_iso
 from importer.codes import ExitCode
-from importer.credentials import Credentials, safe_url
+from importer.credentials import safe_url
+from importer.engine.connect import connect
 from importer.engine.settings import JobSettings
 from importer.errors import AmbiguousError, AuthError, ImporterError, RejectedError, TlsError
-from importer.pacing import Pacer
 from importer.safe_io import atomic_write_text
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
@@ -105,10 +105,8 @@ def run_doctor(
     output: Path | None = None,
 ) -> DoctorResult:
     """Check the account `settings` points at; write doctor.json to `output` (if given)."""
-    credentials = settings.credentials or Credentials.from_env()
-    pacer = Pacer.from_settings(settings.pacing)
     url = settings.target.api_url
-    with NexudusClient(url, credentials, pacer=pacer, timeout=settings.target.timeout()) as client:
+    with connect(settings).client as client:
         doctor = _Doctor(client)
         doctor.observed.update(api_url=safe_url(url), checked_at=utc_iso())
         _reach_and_read(doctor, url)

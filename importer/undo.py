@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from importer.client import Credentials, NexudusClient
 from importer.clock import parse_api_time, utc_iso, utc_words
 from importer.codes import ExitCode, RowStatus
 from importer.engine.actions import Action, ActionKind, undo_action
 from importer.engine.budget import WriteBudget, open_daily, write_gate
+from importer.engine.connect import connect
 from importer.engine.diff import changes
 from importer.engine.journal import UNDO_DONE, Journal, RunWrite, UndoLedger
 from importer.engine.ledger import LEDGER_FILENAME, Ledger
@@ -37,10 +37,8 @@ from importer.engine.send import Sender, SendItem, SendResult
 from importer.engine.settings import JobSettings
 from importer.errors import ConfigError, InputError
 from importer.findings import findings_frame
-from importer.pacing import Pacer
 from importer.read import Sheet
 from importer.report import RunReport, write_report
-from importer.retry import RetryPolicy
 
 #: Clock difference allowed between this machine and the server when comparing UpdatedOn.
 UPDATED_ON_SLACK = 120.0
@@ -148,14 +146,10 @@ class _Undo:
 
     def run(self, cancel: threading.Event | None, progress: ProgressCallback | None) -> UndoResult:
         s = self.settings
-        pacer = Pacer.from_settings(s.pacing)
-        policy = RetryPolicy.from_settings(s.retry, sleep=s.sleep or pacer.sleep)
-        credentials = s.credentials or Credentials.from_env()
+        connection = connect(s)
+        pacer, policy = connection.pacer, connection.policy
         send: SendResult | None = None
-        with NexudusClient(
-            s.target.api_url, credentials, pacer=pacer, timeout=s.target.timeout(),
-            read_policy=policy,
-        ) as client:  # fmt: skip
+        with connection.client as client:
             courses = {w.course_id for w in self.writes}
             server = fetch_server_state(client, courses, full=True)
             listed = {sec.id: sec for secs in server.sections.values() for sec in secs or ()}

@@ -8,12 +8,10 @@ from typing import Any
 
 import click
 
-from importer.client import NexudusClient
-from importer.credentials import Credentials
+from importer.engine.connect import connect
 from importer.engine.settings import JobSettings, click_options
 from importer.export import export_frame, write_export
 from importer.local_sandbox import SANDBOX_DB_NAME, running_sandbox
-from importer.pacing import Pacer
 
 
 @click.command(name="export")
@@ -45,11 +43,7 @@ def export(
         if sandbox:
             db = settings.resolved_state_dir() / SANDBOX_DB_NAME
             settings, _server = stack.enter_context(running_sandbox(settings, db))
-        pacer = Pacer.from_settings(settings.pacing)
-        credentials = settings.credentials or Credentials.from_env()
-        with NexudusClient(
-            settings.target.api_url, credentials, pacer=pacer, timeout=settings.target.timeout()
-        ) as client:
+        with connect(settings).client as client:
             frame = export_frame(client, None if all_courses else courses)
     write_export(frame, output)
     click.echo(f"Exported {len(frame)} section(s) to {output}")

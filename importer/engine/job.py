@@ -24,6 +24,7 @@ from importer.clock import utc_iso
 from importer.codes import ATTENTION_STATUSES, UNFINISHED_STATUSES, ExitCode, RowStatus
 from importer.engine.actions import Action, ActionKind
 from importer.engine.budget import WriteBudget, open_daily, plan_outlook, write_gate
+from importer.engine.connect import connect
 from importer.engine.courses import course_names, needs_names, resolve
 from importer.engine.journal import Journal
 from importer.engine.ledger import UNRESOLVED, Key, Ledger, LedgerRecord, read_records
@@ -258,11 +259,8 @@ class _JobRun:
         ledger: Ledger | None,
         known: dict[Key, LedgerRecord],
     ) -> JobResult:
-        s = self.settings
-        pacer = Pacer.from_settings(s.pacing)
-        policy = RetryPolicy.from_settings(
-            s.retry, sleep=s.sleep if s.sleep is not None else pacer.sleep
-        )
+        connection = connect(self.settings, credentials)
+        pacer, policy = connection.pacer, connection.policy
         finished = threading.Event()
         if cancel is not None:
             threading.Thread(
@@ -272,13 +270,7 @@ class _JobRun:
                 name="sections-cancel",
             ).start()
         try:
-            with NexudusClient(
-                s.target.api_url,
-                credentials,
-                pacer=pacer,
-                timeout=s.target.timeout(),
-                read_policy=policy,
-            ) as client:
+            with connection.client as client:
                 self.client = client
                 return self._plan_and_send(client, pacer, policy, cancel, ledger, known)
         finally:
