@@ -128,6 +128,10 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+#: The name `_make_folder` gives a run's report folder.
+REPORT_FOLDER_NAME = re.compile(r".+-[0-9]{8}T[0-9]{6}Z(?:-[0-9]+)?")
+
+
 def _make_folder(root: Path, input_path: Path, moment: datetime) -> Path:
     """`<stem>-<timestamp>`, then `-2`, `-3`... (mkdir is the atomic claim)."""
     root.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ from importer.engine.settings import JobSettings
 from importer.errors import ConfigError, InputError
 from importer.findings import findings_frame
 from importer.read import Sheet
-from importer.report import RunReport, write_report
+from importer.report import REPORT_FOLDER_NAME, RunReport, write_report
 
 #: Clock difference allowed between this machine and the server when comparing UpdatedOn.
 UPDATED_ON_SLACK = 120.0
@@ -68,6 +68,17 @@ def read_target(report_dir: Path, state_dir: Path | None = None) -> UndoTarget:
     try:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        folder = Path(report_dir)
+        if (
+            folder.is_dir()
+            and REPORT_FOLDER_NAME.fullmatch(folder.name)
+            and not summary_path.exists()
+        ):
+            raise InputError(
+                f"{report_dir} is an unfinished report: its run was stopped before it wrote "
+                "summary.json, and its writes passed to the next run of the same file; undo "
+                "that run's report"
+            ) from None
         raise InputError(
             f"{report_dir} is not the report folder of an import run (no readable summary.json)"
         ) from None

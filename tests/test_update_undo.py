@@ -194,6 +194,12 @@ def test_undo_cli_one_line_errors(tmp_path: Path) -> None:
     write(tmp_path / "outline.csv", ORIGINAL)
     nothing = sections_cli("undo", str(tmp_path), cwd=tmp_path)
     assert nothing.returncode == ExitCode.INVALID_INPUT and "summary.json" in nothing.stderr
+    unfinished = tmp_path / "reports" / "outline-20261204T061351Z"  # a run killed early
+    unfinished.mkdir(parents=True)
+    cut_short = sections_cli("undo", str(unfinished), cwd=tmp_path)
+    assert cut_short.returncode == ExitCode.INVALID_INPUT
+    assert "stopped before" in cut_short.stderr and "next run" in cut_short.stderr
+    unfinished.rmdir()
     done = sections_cli("import", "outline.csv", "--sandbox", "-q", cwd=tmp_path)
     assert done.returncode == ExitCode.OK, done.stdout + done.stderr
     assert "To take this run back: sections undo" in done.stdout and "--sandbox" in done.stdout
