@@ -64,11 +64,11 @@ class UndoTarget:
 
 def read_target(report_dir: Path, state_dir: Path | None = None) -> UndoTarget:
     """The run a report folder names; InputError (exit 2) when it names none."""
-    summary_path = Path(report_dir) / "summary.json"
+    folder = Path(report_dir)
+    summary_path = folder / "summary.json"
     try:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        folder = Path(report_dir)
         if (
             folder.is_dir()
             and REPORT_FOLDER_NAME.fullmatch(folder.name)

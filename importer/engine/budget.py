@@ -35,6 +35,11 @@ _SCHEMA = (
 )
 
 
+def daily_log_path(lock_dir: Path | None) -> Path:
+    """The per-user write log, beside the account locks."""
+    return (lock_dir or default_lock_dir()).parent / DAILY_FILENAME
+
+
 class DailyBudget:
     """`limit` writes per rolling 24 hours for one scope; thread-safe, committed at once."""
 
@@ -49,7 +54,7 @@ class DailyBudget:
         self.scope = canonical_scope(scope)
         self.limit = int(limit)
         self.clock = clock
-        self.path = (lock_dir or default_lock_dir()).parent / DAILY_FILENAME
+        self.path = daily_log_path(lock_dir)
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,11 +72,14 @@ class DailyBudget:
 
     def used(self) -> int:
         """Writes in the last 24 hours."""
-        since = self.clock() - WINDOW_SECONDS
         with self._lock:
-            row = self._db.execute(
-                "SELECT COUNT(*) FROM writes WHERE scope = ? AND at > ?", (self.scope, since)
-            ).fetchone()
+            return self._used(self.clock())
+
+    def _used(self, now: float) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM writes WHERE scope = ? AND at > ?",
+            (self.scope, now - WINDOW_SECONDS),
+        ).fetchone()
         return int(row[0])
 
     def left(self) -> int:
@@ -83,12 +91,7 @@ class DailyBudget:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                count = self._db.execute(
-                    "SELECT COUNT(*) FROM writes WHERE scope = ? AND at > ?",
-                    (self.scope, now - WINDOW_SECONDS),
-                ).fetchone()[0]
-                blocked = self._blocked(now)
-                ok = count < self.limit and blocked is None
+                ok = self._used(now) < self.limit and self._blocked(now) is None
                 if ok:
                     self._db.execute("INSERT INTO writes VALUES (?, ?)", (self.scope, now))
                 self._db.execute("COMMIT")
@@ -168,7 +171,7 @@ def outlook(needed: int, left: int, rest_at: float) -> str:
 def plan_outlook(scope: str, limit: int, needed: int, *, lock_dir: Path | None,
                  clock: Callable[[], float] = time.time) -> str:  # fmt: skip
     """The outlook for a plan, which writes nothing: no log yet means nothing used."""
-    if not ((lock_dir or default_lock_dir()).parent / DAILY_FILENAME).is_file():
+    if not daily_log_path(lock_dir).is_file():
         return outlook(needed, limit, clock() + WINDOW_SECONDS)
     daily = DailyBudget(scope, limit, lock_dir=lock_dir, clock=clock)
     try:
